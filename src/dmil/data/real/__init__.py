@@ -1,0 +1,1 @@
+"""Loaders for real multimodal datasets (files under the data directory, or bundled)."""

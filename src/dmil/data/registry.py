@@ -1,0 +1,146 @@
+"""Datasets by name: ``load(name, root=None, **options)`` and the listing behind
+``dmil datasets``.
+
+Loaders register themselves with :func:`register_dataset` when their module is
+imported (``dmil.data`` imports them all).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dmil.data.container import MultimodalDataset
+
+__all__ = [
+    "DatasetInfo",
+    "available_datasets",
+    "cache_dir",
+    "dataset_info",
+    "load",
+    "register_dataset",
+    "resolve_data_root",
+    "sha256_prefix",
+]
+
+DATA_DIR_ENV = "DMIL_DATA_DIR"
+CACHE_DIR_ENV = "DMIL_CACHE_DIR"
+DEFAULT_DATA_DIR = Path("..") / "shared" / "data"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the registry knows about a dataset before loading it."""
+
+    name: str
+    loader: Callable[..., MultimodalDataset]
+    description: str
+    source: str
+    has_truth: bool
+    needs_files: bool
+    extra: str | None = None
+
+
+_REGISTRY: dict[str, DatasetInfo] = {}
+
+
+def register_dataset(
+    name: str,
+    *,
+    description: str,
+    source: str,
+    has_truth: bool = False,
+    needs_files: bool = False,
+    extra: str | None = None,
+) -> Callable[[Callable[..., MultimodalDataset]], Callable[..., MultimodalDataset]]:
+    """Decorator registering a loader under ``name``.
+
+    Loaders that read files take a keyword ``root`` (the data directory); the others
+    must not. ``extra`` names the optional dependency group the loader needs.
+    """
+
+    def decorate(fn: Callable[..., MultimodalDataset]) -> Callable[..., MultimodalDataset]:
+        if name in _REGISTRY:
+            raise ValueError(f"dataset '{name}' is registered twice")
+        _REGISTRY[name] = DatasetInfo(
+            name=name,
+            loader=fn,
+            description=description,
+            source=source,
+            has_truth=has_truth,
+            needs_files=needs_files,
+            extra=extra,
+        )
+        return fn
+
+    return decorate
+
+
+def available_datasets() -> list[str]:
+    """Registered dataset names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """Registry entry for ``name``; an unknown name lists the known ones."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown dataset '{name}'; known datasets: {', '.join(available_datasets())}."
+        ) from None
+
+
+def resolve_data_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """The data directory: ``root`` if given, else ``$DMIL_DATA_DIR``, else ``../shared/data``."""
+    if root is not None:
+        return Path(root)
+    env = os.environ.get(DATA_DIR_ENV)
+    return Path(env) if env else DEFAULT_DATA_DIR
+
+
+def cache_dir() -> Path:
+    """Where derived arrays are cached: ``$DMIL_CACHE_DIR`` or ``~/.cache/dmil``."""
+    env = os.environ.get(CACHE_DIR_ENV)
+    return Path(env) if env else Path.home() / ".cache" / "dmil"
+
+
+def sha256_prefix(path: Path, n_hex: int = 16) -> str:
+    """The first ``n_hex`` hex digits of a file's SHA-256."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:n_hex]
+
+
+def load(
+    name: str, root: str | os.PathLike[str] | None = None, **options: object
+) -> MultimodalDataset:
+    """Load a registered dataset by name.
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`available_datasets`.
+    root : path, optional
+        Data directory for file-backed datasets (default ``$DMIL_DATA_DIR`` or
+        ``../shared/data``). Ignored by generated datasets.
+    **options
+        Passed to the loader (e.g. ``n_samples``, ``random_state``, ``views``).
+    """
+    info = dataset_info(name)
+    params = inspect.signature(info.loader).parameters
+    unknown = [k for k in options if k not in params or k == "root"]
+    if unknown:
+        allowed = [p for p in params if p != "root"]
+        raise TypeError(
+            f"dataset '{name}' got unknown option(s) {unknown}; it accepts {allowed}."
+        )
+    if "root" in params:
+        options["root"] = resolve_data_root(root)
+    return info.loader(**options)

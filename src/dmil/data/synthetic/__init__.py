@@ -1,0 +1,1 @@
+"""Synthetic suites with known per-sample interactions (``make_*`` generators)."""

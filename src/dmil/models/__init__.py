@@ -1,0 +1,1 @@
+"""Models: encoders (registry by name), multimodal paradigms and DMIL."""

@@ -1,0 +1,70 @@
+"""The contract every multimodal model in dmil follows.
+
+A model takes a list of modality tensors ``[(B, ...), ...]`` and returns a
+:class:`ModelOutput`. The training engine only ever calls :meth:`MultimodalModel.forward`,
+:meth:`MultimodalModel.loss` and :meth:`MultimodalModel.on_after_backward`, so
+paradigms (ensemble, joint, ...) and DMIL plug into the same loop, and losses,
+metrics and explanations never re-run the forward pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+__all__ = ["ModelOutput", "MultimodalModel"]
+
+
+@dataclass
+class ModelOutput:
+    """What a multimodal model returns for a batch.
+
+    Attributes
+    ----------
+    logits : Tensor, shape (B, C)
+        The model's multimodal prediction (logits or log-probabilities; argmax predicts).
+    modality_logits : tuple of Tensor (B, C), optional
+        One unimodal prediction per modality, where the model has one (used for
+        per-modality accuracy and the synergy indicator).
+    component_logits : dict name -> Tensor (B, C), optional
+        Per-component predictions (e.g. DMIL's R, U1, U2, S heads).
+    gate : Tensor, shape (B, K), optional
+        Per-sample weights over the components, in ``component_logits`` order.
+    aux_losses : dict name -> scalar Tensor
+        Extra loss terms the model wants minimised (already weighted).
+    """
+
+    logits: torch.Tensor
+    modality_logits: tuple[torch.Tensor, ...] | None = None
+    component_logits: dict[str, torch.Tensor] | None = None
+    gate: torch.Tensor | None = None
+    aux_losses: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class MultimodalModel(nn.Module):
+    """Base class: ``forward(inputs) -> ModelOutput`` plus a training loss.
+
+    Subclasses implement :meth:`forward`; the default :meth:`loss` is the
+    cross-entropy of ``logits`` plus every auxiliary loss.
+    """
+
+    #: Number of modalities the model was built for.
+    n_modalities: int
+    #: Number of classes.
+    n_classes: int
+
+    def forward(self, inputs: list[torch.Tensor]) -> ModelOutput:  # pragma: no cover
+        raise NotImplementedError
+
+    def loss(self, output: ModelOutput, target: torch.Tensor) -> torch.Tensor:
+        """Training loss for one batch (a scalar)."""
+        total = nn.functional.cross_entropy(output.logits, target)
+        for value in output.aux_losses.values():
+            total = total + value
+        return total
+
+    def on_after_backward(self, output: ModelOutput, target: torch.Tensor) -> None:
+        """Hook run after ``backward`` and before the optimiser step (e.g. gradient
+        modulation); the default does nothing."""

@@ -28,20 +28,14 @@ def _as_tensor(value: Any, what: str) -> torch.Tensor:
     """Turn an array-like into a tensor without changing its dtype."""
     if isinstance(value, torch.Tensor):
         return value.detach().cpu()
-    if isinstance(value, np.ndarray):
-        if value.dtype == object:
-            raise TypeError(
-                f"{what} has dtype object; expected a numeric array. "
-                "Convert it with np.asarray(x, dtype=np.float32) first."
-            )
-        return torch.from_numpy(np.ascontiguousarray(value))
     try:
         array = np.asarray(value)
     except Exception as exc:  # pragma: no cover - numpy raises many types here
         raise TypeError(f"{what} could not be read as an array: {exc}") from exc
-    if array.dtype == object or array.dtype.kind in "USV":
+    if array.dtype.kind in "OUSV":
         raise TypeError(
-            f"{what} has dtype {array.dtype}; expected numbers (float or int)."
+            f"{what} has dtype {array.dtype}; expected numbers (float or int). "
+            "Convert it with np.asarray(x, dtype=np.float32) or encode it as integers."
         )
     return torch.from_numpy(np.ascontiguousarray(array))
 

@@ -1,0 +1,131 @@
+"""Validation of MultimodalDataset: every bad input gets a clear error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dmil.data import INTERACTION_TYPES, MultimodalDataset
+
+
+def _mods(n: int = 10) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return [torch.randn(n, 3, generator=g), torch.randn(n, 2, 4, generator=g)]
+
+
+def _labels(n: int = 10, c: int = 2) -> torch.Tensor:
+    return torch.arange(n) % c
+
+
+def test_container_valid_dataset_exposes_shapes_and_counts() -> None:
+    ds = MultimodalDataset(_mods(), _labels(), modality_names=["a", "b"], class_names=["no", "yes"])
+    assert len(ds) == 10 and ds.n_modalities == 2 and ds.n_classes == 2
+    assert ds.shapes == {"a": (3,), "b": (2, 4)}
+    assert ds.class_counts().tolist() == [5, 5]
+    assert ds.modality("b").shape == (10, 2, 4)
+    assert "a (3,) float32" in ds.describe()
+
+
+def test_container_mapping_supplies_names() -> None:
+    a, b = _mods()
+    ds = MultimodalDataset({"audio": a, "video": b}, _labels())
+    assert ds.modality_names == ("audio", "video")
+
+
+def test_container_numpy_inputs_keep_dtype() -> None:
+    x1 = np.random.default_rng(0).normal(size=(6, 2))  # float64 stays float64
+    x2 = np.arange(6).reshape(6, 1)  # int stays int (discrete codes)
+    ds = MultimodalDataset([x1, x2], np.array([0, 1, 0, 1, 0, 1]))
+    assert ds.modalities[0].dtype == torch.float64
+    assert ds.modalities[1].dtype == torch.int64
+
+
+def test_container_rejects_fewer_than_two_modalities() -> None:
+    with pytest.raises(ValueError, match=r"expected at least 2 modalities, found 1"):
+        MultimodalDataset([_mods()[0]], _labels())
+
+
+def test_container_rejects_length_mismatch() -> None:
+    a, b = _mods()
+    with pytest.raises(ValueError, match=r"modality 'x2' has 9 samples but labels have 10"):
+        MultimodalDataset([a, b[:9]], _labels())
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_container_rejects_non_finite(bad: float) -> None:
+    a, b = _mods()
+    b[4, 1, 2] = bad
+    with pytest.raises(ValueError, match=r"modality 'x2' contains non-finite values .* index 4"):
+        MultimodalDataset([a, b], _labels())
+
+
+def test_container_rejects_float_labels() -> None:
+    with pytest.raises(TypeError, match=r"labels have dtype torch.float32; expected an integer"):
+        MultimodalDataset(_mods(), _labels().float())
+
+
+def test_container_rejects_labels_out_of_range() -> None:
+    y = _labels()
+    y[3] = 5
+    with pytest.raises(ValueError, match=r"labels must lie in 0..1 \(C = 2 classes\); found .* 5"):
+        MultimodalDataset(_mods(), y, class_names=["a", "b"])
+
+
+def test_container_rejects_negative_labels() -> None:
+    y = _labels()
+    y[0] = -1
+    with pytest.raises(ValueError, match=r"labels must lie in 0..1.*from -1"):
+        MultimodalDataset(_mods(), y)
+
+
+def test_container_rejects_empty_dataset() -> None:
+    with pytest.raises(ValueError, match=r"the dataset is empty"):
+        MultimodalDataset([torch.zeros(0, 2), torch.zeros(0, 2)], torch.zeros(0, dtype=torch.long))
+
+
+def test_container_rejects_wrong_modality_dtype() -> None:
+    a, _ = _mods()
+    with pytest.raises(TypeError, match=r"modality 'x2' has dtype torch.bool"):
+        MultimodalDataset([a, torch.ones(10, 2, dtype=torch.bool)], _labels())
+
+
+def test_container_rejects_string_arrays() -> None:
+    a, _ = _mods()
+    with pytest.raises(TypeError, match=r"modality 'x2' has dtype <U1"):
+        MultimodalDataset([a, np.array(list("abcdefghij"))], _labels())
+
+
+def test_container_rejects_single_class() -> None:
+    with pytest.raises(ValueError, match=r"expected at least 2 classes, found 1"):
+        MultimodalDataset(_mods(), torch.zeros(10, dtype=torch.long))
+
+
+def test_container_rejects_unknown_interaction_type() -> None:
+    with pytest.raises(ValueError, match=r"unknown types \['X'\]"):
+        MultimodalDataset(_mods(), _labels(), interactions=["R"] * 9 + ["X"])
+
+
+def test_container_interactions_round_trip_names() -> None:
+    types = [INTERACTION_TYPES[i % 4] for i in range(10)]
+    ds = MultimodalDataset(_mods(), _labels(), interactions=types)
+    assert ds.interaction_names() == types
+    assert ds.has_truth
+
+
+def test_container_rejects_overlapping_predefined_split() -> None:
+    with pytest.raises(ValueError, match=r"overlaps another split"):
+        MultimodalDataset(
+            _mods(), _labels(), predefined_split={"train": np.arange(6), "test": np.arange(5, 10)}
+        )
+
+
+def test_container_subset_keeps_truth_and_groups() -> None:
+    ds = MultimodalDataset(
+        _mods(), _labels(), interactions=["S"] * 10, groups=np.arange(10) // 5
+    )
+    sub = ds.subset([1, 2, 7])
+    assert len(sub) == 3
+    assert sub.interaction_names() == ["S"] * 3
+    assert sub.groups.tolist() == [0, 0, 1]
+    assert torch.equal(sub.modalities[1], ds.modalities[1][[1, 2, 7]])

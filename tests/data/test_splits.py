@@ -1,0 +1,88 @@
+"""Train/val/test splits: stratified, disjoint, group-disjoint, reproducible."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dmil.data import MultimodalDataset, split_dataset, split_indices
+
+
+def _dataset(n: int = 600, c: int = 3, groups: bool = False) -> MultimodalDataset:
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, c, size=n)
+    g = rng.integers(0, 6, size=n) if groups else None
+    return MultimodalDataset(
+        [rng.normal(size=(n, 4)).astype(np.float32), rng.normal(size=(n, 2)).astype(np.float32)],
+        y,
+        groups=g,
+    )
+
+
+def test_split_is_disjoint_and_complete() -> None:
+    ds = _dataset()
+    idx = split_indices(ds, val_size=0.2, test_size=0.2, random_state=0)
+    allidx = np.concatenate([idx["train"], idx["val"], idx["test"]])
+    assert np.array_equal(np.sort(allidx), np.arange(len(ds)))
+    assert len(set(idx["train"]) & set(idx["test"])) == 0
+    assert len(set(idx["val"]) & set(idx["test"])) == 0
+
+
+def test_split_is_stratified() -> None:
+    ds = _dataset()
+    y = ds.labels.numpy()
+    overall = np.bincount(y) / y.size
+    idx = split_indices(ds, val_size=0.2, test_size=0.2, random_state=3)
+    for part in idx.values():
+        share = np.bincount(y[part], minlength=3) / part.size
+        assert np.abs(share - overall).max() < 0.02
+
+
+def test_split_same_seed_same_split_and_other_seed_differs() -> None:
+    ds = _dataset()
+    a = split_indices(ds, random_state=7)
+    b = split_indices(ds, random_state=7)
+    c = split_indices(ds, random_state=8)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not np.array_equal(a["test"], c["test"])
+
+
+def test_split_group_disjoint() -> None:
+    ds = _dataset(groups=True)
+    idx = split_indices(ds, val_size=0.15, test_size=0.15, random_state=0, group_disjoint=True)
+    g = ds.groups.numpy()
+    sets = {k: set(g[v].tolist()) for k, v in idx.items()}
+    assert not sets["train"] & sets["val"]
+    assert not sets["train"] & sets["test"]
+    assert not sets["val"] & sets["test"]
+
+
+def test_split_predefined_test_is_kept_and_val_carved_from_train() -> None:
+    ds0 = _dataset()
+    official = {"train": np.arange(0, 450), "test": np.arange(450, 600)}
+    ds = MultimodalDataset(list(ds0.modalities), ds0.labels, predefined_split=official)
+    idx = split_indices(ds, val_size=0.15, random_state=0)
+    assert np.array_equal(idx["test"], official["test"])
+    assert set(idx["val"]) <= set(official["train"])
+    assert set(idx["train"]) | set(idx["val"]) == set(official["train"].tolist())
+
+
+def test_split_missing_class_is_an_error() -> None:
+    y = np.array([0] * 50 + [1] * 50 + [2])
+    rng = np.random.default_rng(0)
+    ds = MultimodalDataset([rng.normal(size=(101, 2)), rng.normal(size=(101, 2))], y)
+    with pytest.raises(ValueError, match=r"split '(val|test)' has no samples of class\(es\) \[2\]"):
+        split_indices(ds, random_state=0)
+
+
+def test_split_rejects_bad_fractions() -> None:
+    with pytest.raises(ValueError, match=r"val_size \+ test_size must be below 1"):
+        split_indices(_dataset(), val_size=0.5, test_size=0.5)
+
+
+def test_split_dataset_returns_subsets_matching_indices() -> None:
+    ds = _dataset()
+    sp = split_dataset(ds, random_state=0)
+    assert len(sp.train) + len(sp.val) + len(sp.test) == len(ds)
+    assert torch.equal(sp.test.labels, ds.labels[torch.as_tensor(sp.indices["test"])])

@@ -72,8 +72,7 @@ def check_int(value: object, name: str, *, minimum: int) -> int:
     """Return ``value`` as an ``int`` if it is an integer ``>= minimum``, else raise."""
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(
-            f"{name} must be an integer >= {minimum}; found {value!r} "
-            f"({type(value).__name__})."
+            f"{name} must be an integer >= {minimum}; found {value!r} ({type(value).__name__})."
         )
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; found {value}.")
@@ -301,9 +300,7 @@ def make_or(*, n_samples: int = 20000, random_state: RandomState = None) -> Mult
     source=_SOURCE,
     has_truth=True,
 )
-def make_unique(
-    *, n_samples: int = 20000, random_state: RandomState = None
-) -> MultimodalDataset:
+def make_unique(*, n_samples: int = 20000, random_state: RandomState = None) -> MultimodalDataset:
     """``y = x1`` with ``x2`` independent noise; every sample is U1. See :func:`make_bitwise`."""
     return make_bitwise("unique", n_samples=n_samples, random_state=random_state)
 

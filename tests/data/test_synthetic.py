@@ -94,8 +94,11 @@ def test_bitwise_pid_equals_dit_broja(kind: str) -> None:
         "S": broja.get_pi(((0, 1),)) * LN2,
     }
     assert set(ds.metadata["pid"]) == {"R", "U1", "U2", "S"}
+    # dit's BROJA is an iterative optimiser whose result varies between calls (on XOR its
+    # synergy was seen anywhere from 0.99989 to 1.0 bits over 30 calls), so the comparison
+    # allows 5e-4 nats; the closed form itself is checked to 1e-4 in the next test.
     for key, value in reference.items():
-        assert ds.metadata["pid"][key] == pytest.approx(value, abs=1e-4), key
+        assert ds.metadata["pid"][key] == pytest.approx(value, abs=5e-4), key
 
 
 def test_bitwise_pid_known_values() -> None:

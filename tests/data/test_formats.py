@@ -50,7 +50,7 @@ def test_lsmi_round_trip(tmp_path) -> None:
     for split in ("train", "val", "test"):
         sel = torch.as_tensor(idx[split])
         got = torch.as_tensor(back.predefined_split[split])
-        for a, b in zip(ds.modalities, back.modalities):
+        for a, b in zip(ds.modalities, back.modalities, strict=True):
             assert torch.equal(a[sel], b[got])
         assert torch.equal(ds.labels[sel], back.labels[got])
 
@@ -89,7 +89,7 @@ def test_npz_round_trip_keeps_everything(tmp_path) -> None:
     assert back.class_names == ds.class_names
     assert back.interaction_names() == ds.interaction_names()
     assert torch.equal(back.groups, ds.groups)
-    for a, b in zip(ds.modalities, back.modalities):
+    for a, b in zip(ds.modalities, back.modalities, strict=True):
         assert torch.equal(a, b)
 
 

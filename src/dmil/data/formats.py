@@ -193,7 +193,7 @@ def write_npz(dataset: MultimodalDataset, path: str | os.PathLike[str]) -> Path:
         "class_names": np.array(dataset.class_names),
         "y": dataset.labels.numpy(),
     }
-    for n, x in zip(dataset.modality_names, dataset.modalities):
+    for n, x in zip(dataset.modality_names, dataset.modalities, strict=True):
         arrays[f"x_{n}"] = x.numpy()
     if dataset.interactions is not None:
         arrays["interactions"] = np.array(dataset.interaction_names())

@@ -54,7 +54,7 @@ def _group_take(
     sizes = np.array([(groups[pool] == g).sum() for g in ids])
     target = fraction * pool.size
     chosen, total = [], 0
-    for g, s in zip(ids, sizes):
+    for g, s in zip(ids, sizes, strict=True):
         if total >= target or len(chosen) == ids.size - 1:
             break
         chosen.append(g)

@@ -1,1 +1,18 @@
 """Models: encoders (registry by name), multimodal paradigms and DMIL."""
+
+from __future__ import annotations
+
+from dmil.models.base import ModelOutput, MultimodalModel
+from dmil.models.encoders import available_encoders, create_encoder, register_encoder
+from dmil.models.paradigms import available_methods, build_model, register_method
+
+__all__ = [
+    "ModelOutput",
+    "MultimodalModel",
+    "available_encoders",
+    "available_methods",
+    "build_model",
+    "create_encoder",
+    "register_encoder",
+    "register_method",
+]

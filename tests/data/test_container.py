@@ -121,9 +121,7 @@ def test_container_rejects_overlapping_predefined_split() -> None:
 
 
 def test_container_subset_keeps_truth_and_groups() -> None:
-    ds = MultimodalDataset(
-        _mods(), _labels(), interactions=["S"] * 10, groups=np.arange(10) // 5
-    )
+    ds = MultimodalDataset(_mods(), _labels(), interactions=["S"] * 10, groups=np.arange(10) // 5)
     sub = ds.subset([1, 2, 7])
     assert len(sub) == 3
     assert sub.interaction_names() == ["S"] * 3

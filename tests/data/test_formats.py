@@ -94,8 +94,12 @@ def test_npz_round_trip_keeps_everything(tmp_path) -> None:
 
 
 def test_npz_missing_modality_array_is_named(tmp_path) -> None:
-    np.savez(tmp_path / "m.npz", modality_names=np.array(["a", "b"]), x_a=np.zeros((3, 2)),
-             y=np.array([0, 1, 0]))
+    np.savez(
+        tmp_path / "m.npz",
+        modality_names=np.array(["a", "b"]),
+        x_a=np.zeros((3, 2)),
+        y=np.array([0, 1, 0]),
+    )
     with pytest.raises(ValueError, match=r"modality 'b' is listed but array 'x_b' is missing"):
         read_dataset(tmp_path / "m.npz")
 

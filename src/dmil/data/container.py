@@ -152,7 +152,8 @@ class MultimodalDataset:
             raise ValueError(f"modality_names must be unique, found {list(modality_names)}.")
 
         tensors = tuple(
-            _as_tensor(x, f"modality '{n}'") for x, n in zip(modalities, modality_names, strict=True)
+            _as_tensor(x, f"modality '{n}'")
+            for x, n in zip(modalities, modality_names, strict=True)
         )
         for n, t in zip(modality_names, tensors, strict=True):
             _check_modality(n, t)
@@ -191,9 +192,7 @@ class MultimodalDataset:
                 f"from {y_min} to {y_max}. Re-map labels to 0..C-1 or pass class_names."
             )
         if n_classes < 2:
-            raise ValueError(
-                f"class_names: expected at least 2 classes, found {n_classes}."
-            )
+            raise ValueError(f"class_names: expected at least 2 classes, found {n_classes}.")
 
         codes = None if interactions is None else self._interaction_codes(interactions, n)
         g = None
@@ -267,9 +266,7 @@ class MultimodalDataset:
                     f"found dtype {arr.dtype}, shape {arr.shape}."
                 )
             if arr.size and (arr.min() < 0 or arr.max() >= n):
-                raise ValueError(
-                    f"predefined_split['{key}']: indices must lie in 0..{n - 1}."
-                )
+                raise ValueError(f"predefined_split['{key}']: indices must lie in 0..{n - 1}.")
             if seen[arr].any():
                 raise ValueError(
                     f"predefined_split['{key}'] overlaps another split; splits must be disjoint."
@@ -300,7 +297,9 @@ class MultimodalDataset:
     @property
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Per-sample shape of each modality, by name."""
-        return {n: tuple(t.shape[1:]) for n, t in zip(self.modality_names, self.modalities, strict=True)}
+        return {
+            n: tuple(t.shape[1:]) for n, t in zip(self.modality_names, self.modalities, strict=True)
+        }
 
     @property
     def has_truth(self) -> bool:
@@ -373,7 +372,8 @@ class MultimodalDataset:
         if self.interactions is not None:
             shares = np.bincount(self.interactions.numpy(), minlength=len(INTERACTION_TYPES))
             share_txt = ", ".join(
-                f"{t} {c / self.n_samples:.0%}" for t, c in zip(INTERACTION_TYPES, shares, strict=True)
+                f"{t} {c / self.n_samples:.0%}"
+                for t, c in zip(INTERACTION_TYPES, shares, strict=True)
             )
             lines.append(f"  per-sample truth: {share_txt}")
         else:

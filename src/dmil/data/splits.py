@@ -106,9 +106,7 @@ def split_indices(
         if not 0.0 < frac < 1.0:
             raise ValueError(f"{key} must lie in (0, 1), found {frac}.")
     if val_size + test_size >= 1.0:
-        raise ValueError(
-            f"val_size + test_size must be below 1, found {val_size} + {test_size}."
-        )
+        raise ValueError(f"val_size + test_size must be below 1, found {val_size} + {test_size}.")
     rng = check_random_state(random_state)
     labels = dataset.labels.numpy()
     n = labels.size

@@ -97,8 +97,10 @@ def test_container_rejects_string_arrays() -> None:
 
 
 def test_container_rejects_single_class() -> None:
-    with pytest.raises(ValueError, match=r"expected at least 2 classes, found 1"):
+    with pytest.raises(ValueError, match=r"labels hold a single class \(every label is 0\)"):
         MultimodalDataset(_mods(), torch.zeros(10, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"class_names: expected at least 2 classes, found 1"):
+        MultimodalDataset(_mods(), torch.zeros(10, dtype=torch.long), class_names=["only"])
 
 
 def test_container_rejects_unknown_interaction_type() -> None:

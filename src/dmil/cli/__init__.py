@@ -12,14 +12,14 @@ import sys
 from collections.abc import Sequence
 
 from dmil import __version__
-from dmil.cli import datasets
+from dmil.cli import datasets, estimate
 
 __all__ = ["main"]
 
 logger = logging.getLogger("dmil")
 
 #: Subcommand modules, in the order ``dmil --help`` lists them.
-SUBCOMMANDS = [datasets]
+SUBCOMMANDS = [datasets, estimate]
 
 #: Errors that mean "bad input": reported in one line with exit code 2.
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, KeyError)

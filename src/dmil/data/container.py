@@ -183,6 +183,12 @@ class MultimodalDataset:
 
         y_min, y_max = int(y.min()), int(y.max())
         if class_names is None:
+            if y_max == 0:
+                raise ValueError(
+                    "labels hold a single class (every label is 0); a classification dataset "
+                    "needs at least 2 classes. Check the label column, or pass class_names "
+                    "if other classes exist but are absent from this sample."
+                )
             class_names = [str(c) for c in range(y_max + 1)]
         class_names = tuple(str(c) for c in class_names)
         n_classes = len(class_names)
@@ -192,7 +198,10 @@ class MultimodalDataset:
                 f"from {y_min} to {y_max}. Re-map labels to 0..C-1 or pass class_names."
             )
         if n_classes < 2:
-            raise ValueError(f"class_names: expected at least 2 classes, found {n_classes}.")
+            raise ValueError(
+                f"class_names: expected at least 2 classes, found {n_classes}; a "
+                "classification dataset needs two or more."
+            )
 
         codes = None if interactions is None else self._interaction_codes(interactions, n)
         g = None

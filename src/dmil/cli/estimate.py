@@ -1,0 +1,268 @@
+"""``dmil estimate``: per-sample interaction composition of a dataset or a data file.
+
+Which samples are evaluated:
+
+* data without a predefined split: a seeded stratified train/val/test split
+  (``--val-size``, ``--test-size``); the estimator is fitted on train, stops early on val
+  and is evaluated on test;
+* a predefined split with a test part: it is kept (a missing val part is carved from
+  train) and test is evaluated;
+* an LSMI-layout file with only train and val: the estimator is fitted on train (its
+  validation part carved from train) and evaluated on val, as LSMI does.
+
+The BROJA reference in ``summary.json`` describes the whole dataset (at most 50,000 random
+samples): exact BROJA of the empirical joint for discrete pairs, the discretise-then-BROJA
+estimate (PCA + k-means per modality) for continuous ones.
+
+Everything is written into a temporary directory beside ``--out`` and moved into place
+only when every output exists, so bad input never leaves partial results. Outputs:
+``interactions.csv``, ``summary.json``, ``components.png``, ``dominant_by_class.png`` and,
+with more than two modalities, ``interactions_pairs.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import inspect
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from dmil.data import MultimodalDataset, dataset_info, load, read_dataset, split_indices
+from dmil.interactions import (
+    MEASURES,
+    InteractionEstimator,
+    InteractionTable,
+    confusion_matrix,
+    reference_pid,
+)
+from dmil.interactions.checks import check_classes, check_device
+from dmil.report.interaction_plots import plot_component_distributions, plot_dominant_by_class
+
+__all__ = ["add_parser", "run", "estimate_to_dir"]
+
+COMPONENT_NAMES = ("R", "U1", "U2", "S")
+#: Samples at most used by the dataset-level BROJA reference (a random subset above).
+REFERENCE_MAX_SAMPLES = 50_000
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the ``estimate`` subcommand."""
+    p = sub.add_parser(
+        "estimate",
+        help="per-sample interactions (R, U1, U2, S) of a dataset",
+        description="Estimate per-sample redundancy, uniqueness and synergy and write "
+        "interactions.csv, summary.json and PNG plots into --out.",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", help="registered dataset name (see dmil datasets)")
+    src.add_argument("--data", help="data file: LSMI-layout .pt or dmil .npz")
+    p.add_argument("--data-dir", default=None, help="data directory (default $DMIL_DATA_DIR)")
+    p.add_argument(
+        "--data-option", action="append", metavar="KEY=VALUE",
+        help="dataset loader option, e.g. n_samples=2000 (repeatable)",
+    )
+    p.add_argument("--measure", default="ccs", choices=MEASURES, help="interaction measure")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--seed", type=int, default=0, help="seeds data generation, split and fit")
+    p.add_argument("--val-size", type=float, default=0.15)
+    p.add_argument("--test-size", type=float, default=0.15)
+    p.add_argument("--max-epochs", type=int, default=None, help="cap on training epochs")
+    p.add_argument("--no-reference", action="store_true", help="skip the BROJA reference")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _options(items: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--data-option expects KEY=VALUE, found {item!r}.")
+        out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+    return out
+
+
+def _load(args: argparse.Namespace) -> MultimodalDataset:
+    options = _options(args.data_option)
+    if args.data is not None:
+        if options:
+            raise ValueError("--data-option applies to --dataset, not to --data files.")
+        return read_dataset(args.data)
+    info = dataset_info(args.dataset)
+    params = inspect.signature(info.loader).parameters
+    if "random_state" in params and "random_state" not in options:
+        options["random_state"] = args.seed
+    return load(args.dataset, root=args.data_dir, **options)
+
+
+def _parts(
+    data: MultimodalDataset, args: argparse.Namespace
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Indices of (train, val, evaluated part) and the evaluated part's name."""
+    check_classes(data.labels.numpy(), data.n_classes, f"data '{data.name}'")
+    split = data.predefined_split or {}
+    if set(split) == {"train", "val"}:
+        return split["train"], np.empty(0, dtype=np.int64), split["val"], "val"
+    idx = split_indices(
+        data, val_size=args.val_size, test_size=args.test_size, random_state=args.seed
+    )
+    return idx["train"], idx["val"], idx["test"], "test"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else float(value)
+    return value
+
+
+def _reference(data: MultimodalDataset, seed: int) -> dict[tuple[int, int], dict[str, Any]]:
+    if len(data) > REFERENCE_MAX_SAMPLES:
+        rng = np.random.default_rng(seed)
+        data = data.subset(np.sort(rng.choice(len(data), REFERENCE_MAX_SAMPLES, replace=False)))
+    return reference_pid(data, random_state=seed)
+
+
+def _pairs_csv(table: InteractionTable, path: Path) -> None:
+    """One row per (sample, pair): the long-format results of every pair."""
+    names = table.modality_names
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["index", "pair", "r", "u1", "u2", "s", "i1", "i2", "i12", "dominant"])
+        for (i, j), sub in (table.pairs or {}).items():
+            cols = [np.char.mod("%.6g", getattr(sub, c)) for c in
+                    ("r", "u1", "u2", "s", "i1", "i2", "i12")]
+            pair = np.full(len(sub), f"{names[i]}+{names[j]}")
+            writer.writerows(zip(sub.index.astype(str), pair, *cols, sub.dominant(), strict=True))
+
+
+def estimate_to_dir(data: MultimodalDataset, args: argparse.Namespace, tmp: Path) -> dict:
+    """Fit, evaluate and write every output into ``tmp``; returns the summary."""
+    train_idx, val_idx, eval_idx, eval_name = _parts(data, args)
+    estimator = InteractionEstimator(
+        measure=args.measure, device=args.device, random_state=args.seed,
+        progress=False if args.no_progress else None,
+        **({} if args.max_epochs is None else {"max_epochs": args.max_epochs}),
+    )
+    start = time.perf_counter()
+    val = data.subset(val_idx) if val_idx.size else None
+    estimator.fit(data.subset(train_idx), val)
+    table = estimator.transform(data.subset(eval_idx))
+    seconds = time.perf_counter() - start
+    table.index = eval_idx[table.index]
+    if table.pairs is not None:
+        for sub in table.pairs.values():
+            sub.index = table.index
+    reference = None if args.no_reference else _reference(data, args.seed)
+    summary: dict[str, Any] = dict(table.summary())
+    summary.update(
+        dataset=data.name, source=data.source, modalities=list(data.modality_names),
+        n_classes=data.n_classes, evaluated_on=eval_name, n_train=int(train_idx.size),
+        n_val=int(val_idx.size) if val_idx.size else estimator.n_val_, seconds=seconds,
+        device=args.device, seed=args.seed,
+        dominant_shares={k: float(np.mean(table.dominant() == k)) for k in
+                         (("R", "U", "S") if table.pairs is not None else COMPONENT_NAMES)},
+        reference=None if reference is None else reference[(0, 1)],
+        truth=data.metadata.get("pid"),
+    )
+    if table.true_type is not None and table.pairs is None:
+        cm = confusion_matrix(table.true_type, table.dominant())
+        summary["confusion"] = {"rows_true_cols_dominant": ["R", "U1", "U2", "S"],
+                                "matrix": cm.tolist(),
+                                "accuracy": float(np.trace(cm) / max(cm.sum(), 1))}
+    if table.pairs is not None:
+        names = data.modality_names
+        summary["reference"] = None
+        summary["pairs"] = {
+            f"{names[i]}+{names[j]}": {
+                **{k: v for k, v in sub.summary().items() if k != "n_samples"},
+                "reference": None if reference is None else reference[(i, j)],
+            }
+            for (i, j), sub in table.pairs.items()
+        }
+        summary["top_level"] = "per sample, the pair with the largest i(x_i, x_j; y)"
+        summary["best_source_shares"] = {
+            k: float(np.mean(table.best_source == k)) for k in np.unique(table.best_source)
+        }
+        _pairs_csv(table, tmp / "interactions_pairs.csv")
+    table.to_csv(tmp / "interactions.csv")
+    plot_component_distributions(table, tmp / "components.png")
+    plot_dominant_by_class(table, tmp / "dominant_by_class.png", class_names=data.class_names)
+    with open(tmp / "summary.json", "w") as fh:
+        json.dump(_jsonable(summary), fh, indent=2)
+    return summary
+
+
+def _publishable(tmp: Path) -> None:
+    """Give the temporary directory and its files the usual permissions (umask applied)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o777 & ~mask)
+    for item in tmp.iterdir():
+        os.chmod(item, 0o666 & ~mask)
+
+
+def _existing_ancestor(path: Path) -> Path:
+    path = path.resolve()
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check the input, estimate, then move the outputs into ``--out``."""
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {out} exists and is not a directory.")
+    check_device(args.device)
+    data = _load(args)
+    base = out.parent if out.parent.exists() else _existing_ancestor(out.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=base))
+    try:
+        summary = estimate_to_dir(data, args, tmp)
+        _publishable(tmp)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not out.exists():
+            os.replace(tmp, out)
+        else:
+            for item in tmp.iterdir():
+                os.replace(item, out / item.name)
+            tmp.rmdir()
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    raw = summary["raw"]
+    print(f"{data.name}: {summary['n_samples']} {summary['evaluated_on']} samples, "
+          f"measure {summary['measure']}, {summary['seconds']:.1f} s")
+    lead = "  best pair per sample: " if "pairs" in summary else "  "
+    print(lead + "  ".join(f"{k}={summary[k]:.4f}" for k in ("R", "U1", "U2", "S"))
+          + ("" if not summary["adjusted"] else
+             "  (LSMI-adjusted; raw " + " ".join(f"{k}={raw[k]:.4f}" for k in
+                                                ("R", "U1", "U2", "S")) + ")"))
+    for name, pair in summary.get("pairs", {}).items():
+        print(f"  {name}: " + "  ".join(f"{k}={pair[k]:.4f}" for k in ("R", "U1", "U2", "S")))
+    if summary.get("reference"):
+        ref = summary["reference"]
+        print("  reference BROJA: " + "  ".join(f"{k}={ref[k]:.4f}" for k in
+                                                 ("R", "U1", "U2", "S")))
+    if "confusion" in summary:
+        print(f"  dominant = true mechanism on {summary['confusion']['accuracy']:.1%} of samples")
+    print(f"  wrote {out}")
+    return 0

@@ -1,0 +1,1 @@
+"""Reports: plots and tables of interaction estimates and model comparisons."""

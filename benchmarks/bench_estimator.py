@@ -36,23 +36,30 @@ def worker(measure: str, seed: int, threads: int | None, device: str) -> dict:
     from dmil.interactions import InteractionEstimator
     from dmil.interactions.checks import carve_validation
 
-    data = load("synthetic-gaussian", n_samples=2000, n_classes=10, rho=0.5, noise=0.5,
-                random_state=seed)
+    data = load(
+        "synthetic-gaussian", n_samples=2000, n_classes=10, rho=0.5, noise=0.5, random_state=seed
+    )
     train_idx, test_idx = carve_validation(data.labels.numpy(), 0.2, np.random.default_rng(seed))
     train, test = data.subset(train_idx), data.subset(test_idx)
     t0 = time.perf_counter()
-    est = InteractionEstimator(measure=measure, random_state=seed, n_threads=threads,
-                               device=device, progress=False).fit(train)
+    est = InteractionEstimator(
+        measure=measure, random_state=seed, n_threads=threads, device=device, progress=False
+    ).fit(train)
     t1 = time.perf_counter()
     table = est.transform(test)
     est.transform(train)
     t2 = time.perf_counter()
     return {
-        "measure": measure, "seed": seed, "fit_s": t1 - t0, "transform_s": t2 - t1,
-        "total_s": t2 - t0, "torch_threads": torch.get_num_threads() if threads is None
-        else threads, "n_checks": {k: v.n_checks for k, v in est.history_.items()},
-        "test_summary": {k: round(v, 4) for k, v in table.summary().items()
-                         if k in ("R", "U1", "U2", "S")},
+        "measure": measure,
+        "seed": seed,
+        "fit_s": t1 - t0,
+        "transform_s": t2 - t1,
+        "total_s": t2 - t0,
+        "torch_threads": torch.get_num_threads() if threads is None else threads,
+        "n_checks": {k: v.n_checks for k, v in est.history_.items()},
+        "test_summary": {
+            k: round(v, 4) for k, v in table.summary().items() if k in ("R", "U1", "U2", "S")
+        },
     }
 
 
@@ -78,12 +85,23 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     runs = []
-    print(f"{'measure':>7} {'seed':>4} {'fit s':>6} {'transform s':>11} {'total s':>7} "
-          f"{'process s':>9}  test R/U1/U2/S")
+    print(
+        f"{'measure':>7} {'seed':>4} {'fit s':>6} {'transform s':>11} {'total s':>7} "
+        f"{'process s':>9}  test R/U1/U2/S"
+    )
     for measure in args.measures.split(","):
         for seed in _seeds(args.seeds):
-            cmd = [sys.executable, __file__, "--worker", "--measures", measure,
-                   "--seeds", str(seed), "--device", args.device]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--worker",
+                "--measures",
+                measure,
+                "--seeds",
+                str(seed),
+                "--device",
+                args.device,
+            ]
             if args.threads is not None:
                 cmd += ["--threads", str(args.threads)]
             t0 = time.perf_counter()
@@ -96,22 +114,34 @@ def main(argv: list[str] | None = None) -> int:
             r["process_wall_s"] = wall
             runs.append(r)
             comps = " ".join(f"{r['test_summary'][k]:.3f}" for k in ("R", "U1", "U2", "S"))
-            print(f"{measure:>7} {seed:>4} {r['fit_s']:>6.2f} {r['transform_s']:>11.3f} "
-                  f"{r['total_s']:>7.2f} {wall:>9.2f}  {comps}", flush=True)
+            print(
+                f"{measure:>7} {seed:>4} {r['fit_s']:>6.2f} {r['transform_s']:>11.3f} "
+                f"{r['total_s']:>7.2f} {wall:>9.2f}  {comps}",
+                flush=True,
+            )
     stats = {}
     for measure in args.measures.split(","):
         totals = np.array([r["total_s"] for r in runs if r["measure"] == measure])
-        stats[measure] = {"mean_s": float(totals.mean()), "std_s": float(totals.std(ddof=1))
-                          if totals.size > 1 else 0.0, "max_s": float(totals.max())}
+        stats[measure] = {
+            "mean_s": float(totals.mean()),
+            "std_s": float(totals.std(ddof=1)) if totals.size > 1 else 0.0,
+            "max_s": float(totals.max()),
+        }
         verdict = "PASS" if totals.max() < LIMIT_S else "FAIL"
-        print(f"{measure}: fit+transform {totals.mean():.2f} +- {stats[measure]['std_s']:.2f} s "
-              f"(max {totals.max():.2f} s; limit {LIMIT_S} s: {verdict})")
+        print(
+            f"{measure}: fit+transform {totals.mean():.2f} +- {stats[measure]['std_s']:.2f} s "
+            f"(max {totals.max():.2f} s; limit {LIMIT_S} s: {verdict})"
+        )
     report = {
         "benchmark": "estimator speed on synthetic-gaussian (2000 samples, 80/20)",
         "command": " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:])),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "load_average": os.getloadavg(), "device": args.device},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_average": os.getloadavg(),
+            "device": args.device,
+        },
         "runs": runs,
         "stats": stats,
     }

@@ -62,18 +62,25 @@ def main(argv: list[str] | None = None) -> int:
                 test_means = est.transform(parts.test).means()
                 exact = exact_measure(data.metadata["joint"], measure)
                 broja = data.metadata["pid"]
-                rows.append({
-                    "task": task, "measure": measure, "seed": seed,
-                    "means_all": {k: all_means[k] for k in KEYS},
-                    "means_test": {k: test_means[k] for k in KEYS},
-                    "exact": exact, "broja": broja,
-                    "max_err_all": max(abs(all_means[k] - exact[k]) for k in KEYS),
-                    "max_err_test": max(abs(test_means[k] - exact[k]) for k in KEYS),
-                    "max_err_vs_broja_all": max(abs(all_means[k] - broja[k]) for k in KEYS),
-                })
+                rows.append(
+                    {
+                        "task": task,
+                        "measure": measure,
+                        "seed": seed,
+                        "means_all": {k: all_means[k] for k in KEYS},
+                        "means_test": {k: test_means[k] for k in KEYS},
+                        "exact": exact,
+                        "broja": broja,
+                        "max_err_all": max(abs(all_means[k] - exact[k]) for k in KEYS),
+                        "max_err_test": max(abs(test_means[k] - exact[k]) for k in KEYS),
+                        "max_err_vs_broja_all": max(abs(all_means[k] - broja[k]) for k in KEYS),
+                    }
+                )
 
-    print(f"{'task':>9} {'measure':>7} {'exact R/U1/U2/S':>34} {'estimate (mean over seeds)':>34}"
-          f" {'max|err| all':>16} {'max|err| test':>16} {'within':>6}")
+    print(
+        f"{'task':>9} {'measure':>7} {'exact R/U1/U2/S':>34} {'estimate (mean over seeds)':>34}"
+        f" {'max|err| all':>16} {'max|err| test':>16} {'within':>6}"
+    )
     summary = []
     for task in TASKS:
         for measure in args.measures.split(","):
@@ -83,32 +90,44 @@ def main(argv: list[str] | None = None) -> int:
             err_all = np.array([r["max_err_all"] for r in sel])
             err_test = np.array([r["max_err_test"] for r in sel])
             within = int((err_all <= TOL).sum())
-            entry = {"task": task, "measure": measure, "exact": exact, "estimate_mean": est,
-                     "max_err_all_mean": float(err_all.mean()),
-                     "max_err_all_std": float(err_all.std(ddof=1)) if len(sel) > 1 else 0.0,
-                     "max_err_all_max": float(err_all.max()),
-                     "max_err_test_mean": float(err_test.mean()),
-                     "seeds_within_tol": within, "n_seeds": len(sel)}
+            entry = {
+                "task": task,
+                "measure": measure,
+                "exact": exact,
+                "estimate_mean": est,
+                "max_err_all_mean": float(err_all.mean()),
+                "max_err_all_std": float(err_all.std(ddof=1)) if len(sel) > 1 else 0.0,
+                "max_err_all_max": float(err_all.max()),
+                "max_err_test_mean": float(err_test.mean()),
+                "seeds_within_tol": within,
+                "n_seeds": len(sel),
+            }
             if measure == "ccs" and task in BROJA_TASKS:
                 err_b = np.array([r["max_err_vs_broja_all"] for r in sel])
                 entry["max_err_vs_broja_max"] = float(err_b.max())
             summary.append(entry)
             fmt = " ".join(f"{exact[k]:7.4f}" for k in KEYS)
             fmt_e = " ".join(f"{est[k]:7.4f}" for k in KEYS)
-            print(f"{task:>9} {measure:>7} {fmt:>34} {fmt_e:>34} "
-                  f"{err_all.mean():.4f}+-{entry['max_err_all_std']:.4f} "
-                  f"{err_test.mean():.4f}+-{err_test.std(ddof=1) if len(sel) > 1 else 0:.4f} "
-                  f"{within}/{len(sel)}")
+            print(
+                f"{task:>9} {measure:>7} {fmt:>34} {fmt_e:>34} "
+                f"{err_all.mean():.4f}+-{entry['max_err_all_std']:.4f} "
+                f"{err_test.mean():.4f}+-{err_test.std(ddof=1) if len(sel) > 1 else 0:.4f} "
+                f"{within}/{len(sel)}"
+            )
     for entry in summary:
         if "max_err_vs_broja_max" in entry:
-            print(f"ccs vs BROJA on {entry['task']}: max |err| over seeds "
-                  f"{entry['max_err_vs_broja_max']:.4f}")
+            print(
+                f"ccs vs BROJA on {entry['task']}: max |err| over seeds "
+                f"{entry['max_err_vs_broja_max']:.4f}"
+            )
     report = {
         "benchmark": "estimator fidelity on the bitwise suites",
         "command": " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:])),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "tolerance_nats": TOL, "summary": summary, "runs": rows,
+        "tolerance_nats": TOL,
+        "summary": summary,
+        "runs": rows,
     }
     if args.out:
         from dmil.utils import atomic_path

@@ -50,20 +50,34 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for measure in args.measures.split(","):
         for seed in _seeds(args.seeds):
-            data = load("synthetic-mixed", n_samples=args.n_samples,
-                        shares={t: 0.25 for t in TYPES}, random_state=seed)
+            data = load(
+                "synthetic-mixed",
+                n_samples=args.n_samples,
+                shares={t: 0.25 for t in TYPES},
+                random_state=seed,
+            )
             parts = split_dataset(data, val_size=0.15, test_size=0.15, random_state=seed)
             t0 = time.perf_counter()
             est = InteractionEstimator(measure=measure, random_state=seed)
             table = est.fit(parts.train, parts.val).transform(parts.test)
             seconds = time.perf_counter() - t0
             cm = confusion_matrix(table.true_type, table.dominant())
-            runs.append({"measure": measure, "seed": seed, "confusion": cm.tolist(),
-                         "accuracy": float(np.trace(cm) / cm.sum()), "seconds": seconds,
-                         "n_test": len(table),
-                         "means": {k: v for k, v in table.means().items()}})
-            print(f"{measure:>5} seed {seed}: accuracy {runs[-1]['accuracy']:.3f} "
-                  f"({len(table)} test samples, {seconds:.1f} s)", flush=True)
+            runs.append(
+                {
+                    "measure": measure,
+                    "seed": seed,
+                    "confusion": cm.tolist(),
+                    "accuracy": float(np.trace(cm) / cm.sum()),
+                    "seconds": seconds,
+                    "n_test": len(table),
+                    "means": {k: v for k, v in table.means().items()},
+                }
+            )
+            print(
+                f"{measure:>5} seed {seed}: accuracy {runs[-1]['accuracy']:.3f} "
+                f"({len(table)} test samples, {seconds:.1f} s)",
+                flush=True,
+            )
 
     summary = {}
     for measure in args.measures.split(","):
@@ -71,12 +85,16 @@ def main(argv: list[str] | None = None) -> int:
         acc = np.array([r["accuracy"] for r in sel])
         cm = np.sum([np.array(r["confusion"]) for r in sel], axis=0)
         recall = cm.diagonal() / cm.sum(1)
-        summary[measure] = {"accuracy_mean": float(acc.mean()),
-                            "accuracy_std": float(acc.std(ddof=1)) if acc.size > 1 else 0.0,
-                            "confusion_summed": cm.tolist(),
-                            "recall": dict(zip(TYPES, recall.tolist(), strict=True))}
-        print(f"\n{measure}: accuracy {acc.mean():.3f} +- {summary[measure]['accuracy_std']:.3f} "
-              f"over {acc.size} seeds (target >= {TARGET})")
+        summary[measure] = {
+            "accuracy_mean": float(acc.mean()),
+            "accuracy_std": float(acc.std(ddof=1)) if acc.size > 1 else 0.0,
+            "confusion_summed": cm.tolist(),
+            "recall": dict(zip(TYPES, recall.tolist(), strict=True)),
+        }
+        print(
+            f"\n{measure}: accuracy {acc.mean():.3f} +- {summary[measure]['accuracy_std']:.3f} "
+            f"over {acc.size} seeds (target >= {TARGET})"
+        )
         print("  true \\ dominant " + " ".join(f"{t:>6}" for t in TYPES) + "  recall")
         for t, row, rc in zip(TYPES, cm, recall, strict=True):
             print(f"  {t:>15} " + " ".join(f"{v:>6d}" for v in row) + f"  {rc:.3f}")
@@ -85,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:])),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "n_samples": args.n_samples, "summary": summary, "runs": runs,
+        "n_samples": args.n_samples,
+        "summary": summary,
+        "runs": runs,
     }
     if args.out:
         from dmil.utils import atomic_path

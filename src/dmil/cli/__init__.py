@@ -12,14 +12,14 @@ import sys
 from collections.abc import Sequence
 
 from dmil import __version__
-from dmil.cli import datasets, estimate
+from dmil.cli import datasets, estimate, evaluate, train
 
 __all__ = ["main"]
 
 logger = logging.getLogger("dmil")
 
 #: Subcommand modules, in the order ``dmil --help`` lists them.
-SUBCOMMANDS = [datasets, estimate]
+SUBCOMMANDS = [datasets, train, evaluate, estimate]
 
 #: Errors that mean "bad input": reported in one line with exit code 2.
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, KeyError)

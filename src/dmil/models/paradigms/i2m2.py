@@ -43,9 +43,11 @@ class I2M2Model(Paradigm):
     branch_loss_weight : float, default 0.0
         Optional extra term ``weight * (CE(joint) + sum_m CE(unimodal_m))`` that keeps
         each expert a classifier on its own; 0 reproduces the paper's objective.
-    fusion_hidden : int or None, default None
-        Head of the joint expert: linear (``None``) or an MLP with one hidden layer of
-        this width (see :class:`~dmil.models.paradigms.joint.JointModel`).
+    fusion_hidden : int or None, default 128
+        Head of the joint expert: an MLP with one hidden layer of this width (see
+        :class:`~dmil.models.paradigms.joint.JointModel`), so that the inter-modality expert
+        can model interactions, as I2M2 intends; ``None`` gives a linear head, with which
+        the whole model is additive across modalities, like an ensemble.
 
     Notes
     -----
@@ -62,7 +64,7 @@ class I2M2Model(Paradigm):
         modality_names: Sequence[str],
         joint_encoders: Sequence[nn.Module] | None = None,
         branch_loss_weight: float = 0.0,
-        fusion_hidden: int | None = None,
+        fusion_hidden: int | None = 128,
     ) -> None:
         super().__init__(
             encoders, out_dims=out_dims, n_classes=n_classes, modality_names=modality_names

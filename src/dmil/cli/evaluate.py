@@ -1,0 +1,59 @@
+"""``dmil evaluate``: reproduce a trained run's test metrics from its checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+
+from dmil.training.config import ACCELERATORS
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the ``evaluate`` subcommand."""
+    p = sub.add_parser(
+        "evaluate",
+        help="re-measure a trained model on its test split",
+        description="Rebuild the model stored in a checkpoint (build_model(**model_config)), "
+        "re-create the run's data and split from the settings stored with it, and report "
+        "the test metrics (they equal those in the run's metrics.json).",
+    )
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help="run directory written by `dmil train` (uses best.ckpt) or a .ckpt file",
+    )
+    p.add_argument(
+        "--dataset",
+        default=None,
+        help="dataset name; must be the one the run used (default: the stored one)",
+    )
+    p.add_argument("--data-dir", default=None, help="data directory (default $DMIL_DATA_DIR)")
+    p.add_argument("--device", default="cpu", help=f"accelerator: {', '.join(ACCELERATORS)}")
+    p.add_argument(
+        "--interactions",
+        default=None,
+        choices=["auto", "true", "estimated", "none"],
+        help="source of interaction labels (default: as in the training run)",
+    )
+    p.add_argument("--out", default=None, help="also write the metrics to this JSON file")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate and print the summary (and write --out)."""
+    from dmil.cli.train import format_summary
+    from dmil.evaluation.experiment import evaluate_checkpoint
+
+    if args.device not in ACCELERATORS:
+        raise ValueError(f"--device: expected one of {list(ACCELERATORS)}, found {args.device!r}.")
+    metrics = evaluate_checkpoint(
+        args.checkpoint,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        accelerator=args.device,
+        interactions=args.interactions,
+        out_file=args.out,
+    )
+    print(format_summary(metrics, out=args.out))
+    return 0

@@ -1,0 +1,147 @@
+"""Run directories and result files: ``metrics.json`` and ``predictions.csv``.
+
+Every file is written atomically (temporary file, then rename), so a result on disk is
+always complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dmil.evaluation.predict import Predictions
+from dmil.utils import atomic_path
+
+__all__ = ["RUN_FILES", "prepare_out_dir", "to_jsonable", "write_json", "write_predictions"]
+
+logger = logging.getLogger(__name__)
+
+#: What a training run writes into its directory (``--overwrite`` removes only these).
+RUN_FILES: tuple[str, ...] = (
+    "best.ckpt",
+    "last.ckpt",
+    ".best.ckpt.tmp",
+    ".last.ckpt.tmp",
+    "metrics.csv",
+    "metrics.json",
+    "predictions.csv",
+    "tensorboard",
+)
+
+
+def prepare_out_dir(
+    out_dir: str | os.PathLike[str], *, overwrite: bool = False, resume: bool = False
+) -> Path:
+    """Check (and with ``overwrite`` clear) a run directory before anything is written.
+
+    An existing non-empty directory is an error unless ``overwrite`` (remove the
+    files of an earlier run, listed in :data:`RUN_FILES`, and nothing else) or
+    ``resume`` (continue from its ``last.ckpt``) is given.
+
+    Returns
+    -------
+    Path
+        The directory (not created here).
+    """
+    out = Path(out_dir)
+    if overwrite and resume:
+        raise ValueError("--overwrite and --resume exclude each other; pass one of them.")
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {out} exists and is not a directory.")
+    if not out.is_dir() or not any(out.iterdir()):
+        return out
+    if resume:
+        return out
+    if not overwrite:
+        raise FileExistsError(
+            f"output directory {out} already exists and is not empty; pass --overwrite to "
+            "replace its run files, --resume to continue its run, or choose another --out."
+        )
+    for name in RUN_FILES:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    others = sorted(p.name for p in out.iterdir())
+    if others:
+        logger.warning("--overwrite kept files dmil did not write in %s: %s", out, others)
+    return out
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON types: NumPy scalars to Python numbers, NaN/Inf to ``None``, tuples to
+    lists, paths to strings."""
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [to_jsonable(v) for v in value.tolist()]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(float(value)) else None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json(path: str | os.PathLike[str], payload: Mapping[str, Any]) -> Path:
+    """Write ``payload`` as indented JSON, atomically."""
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        tmp.write_text(json.dumps(to_jsonable(payload), indent=2, allow_nan=False) + "\n")
+    return target
+
+
+def write_predictions(
+    path: str | os.PathLike[str],
+    predictions: Predictions,
+    *,
+    indices: Sequence[int] | np.ndarray,
+    interactions: Sequence[str] | None = None,
+) -> Path:
+    """Write one CSV row per sample, atomically.
+
+    Columns: ``index`` (position in the full dataset), ``label``, ``prediction``,
+    ``pred_<modality>`` per modality (empty when the model has no unimodal outputs) and
+    ``interaction`` (empty when unknown).
+    """
+    target = Path(path)
+    n = predictions.labels.size
+    idx = np.asarray(indices)
+    if idx.shape != (n,):
+        raise ValueError(f"indices: expected {n} dataset indices, found shape {idx.shape}.")
+    if interactions is not None and len(interactions) != n:
+        raise ValueError(f"interactions: expected {n} labels, found {len(interactions)}.")
+    names = list(predictions.modality_names)
+    header = ["index", "label", "prediction", *[f"pred_{m}" for m in names], "interaction"]
+    with atomic_path(target) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        for i in range(n):
+            mods = (
+                [int(predictions.modality_pred[m, i]) for m in range(len(names))]
+                if predictions.modality_pred is not None
+                else [""] * len(names)
+            )
+            writer.writerow(
+                [
+                    int(idx[i]),
+                    int(predictions.labels[i]),
+                    int(predictions.y_pred[i]),
+                    *mods,
+                    "" if interactions is None else interactions[i],
+                ]
+            )
+    return target

@@ -1,0 +1,46 @@
+"""TrainConfig validation, conversions and the Fabric factory."""
+
+from __future__ import annotations
+
+import pytest
+
+from dmil.training import TrainConfig, build_fabric
+
+
+def test_config_defaults_round_trip():
+    cfg = TrainConfig()
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    assert cfg.replace(lr=0.1).lr == 0.1 and cfg.lr == 1e-3
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"optimizer": "adam"}, r"TrainConfig.optimizer: expected one of \['adamw', 'sgd'\]"),
+        ({"scheduler": "step"}, "TrainConfig.scheduler"),
+        ({"accelerator": "tpu"}, "TrainConfig.accelerator"),
+        ({"precision": "8-bit"}, "TrainConfig.precision"),
+        ({"epochs": 0}, "TrainConfig.epochs: expected a positive integer"),
+        ({"lr": -1.0}, "TrainConfig.lr"),
+        ({"patience": -2}, "TrainConfig.patience"),
+        ({"grad_clip": 0.0}, "TrainConfig.grad_clip"),
+        ({"batch_size": 33, "devices": 2, "strategy": "ddp"}, "divisible by devices"),
+        ({"devices": 2}, "needs an explicit distributed strategy"),
+    ],
+)
+def test_config_rejects_bad_values(changes, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**changes)
+
+
+def test_from_dict_lists_valid_keys_and_reads_yaml_number_strings():
+    with pytest.raises(ValueError, match=r"unknown training setting\(s\) \['lrr'\]"):
+        TrainConfig.from_dict({"lrr": 0.1})
+    assert TrainConfig.from_dict({"lr": "1e-3"}).lr == 1e-3
+    with pytest.raises(ValueError, match="TrainConfig.lr: expected a number"):
+        TrainConfig.from_dict({"lr": "fast"})
+
+
+def test_build_fabric_uses_the_settings():
+    fabric = build_fabric(TrainConfig(accelerator="cpu", precision="64-true"))
+    assert fabric.device.type == "cpu" and fabric.world_size == 1

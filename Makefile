@@ -33,8 +33,20 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 
+BENCH_OUT ?= benchmarks/results
+PARADIGM_DATASETS ?= synthetic-mixed,synthetic-mixed-imbalanced,digits-quadrants,mfeat,rosmap,scene15,cub,av-digits
+
 bench: $(STAMP)
-	$(PY) benchmarks/bench_data_loading.py
+	mkdir -p $(BENCH_OUT)
+	$(PY) benchmarks/bench_data_loading.py --out $(BENCH_OUT)/data_loading.json
+	$(PY) benchmarks/bench_estimator.py --out $(BENCH_OUT)/estimator_speed.json
+	$(PY) benchmarks/bench_estimator_fidelity.py --out $(BENCH_OUT)/estimator_fidelity.json
+	$(PY) benchmarks/bench_estimator_mixed.py --out $(BENCH_OUT)/estimator_mixed.json
+	$(PY) benchmarks/bench_estimator_scale.py --out $(BENCH_OUT)/estimator_scale.json
+	$(PY) benchmarks/bench_paradigms.py --datasets $(PARADIGM_DATASETS) --seeds 0-4 \
+		--out $(BENCH_OUT)/paradigms.json --markdown $(BENCH_OUT)/paradigms.md
+	$(PY) benchmarks/bench_paradigms_throughput.py --datasets synthetic-mixed,av-digits \
+		--epochs 3 --repeats 3 --out $(BENCH_OUT)/throughput.json
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -1,6 +1,21 @@
-"""dmil: decomposition-based multimodal interaction learning."""
+"""dmil: decomposition-based multimodal interaction learning.
 
+Subpackages, in the direction data flows:
+
+* :mod:`dmil.data`: the dataset container, splits, file formats, synthetic suites, loaders;
+* :mod:`dmil.interactions`: the per-sample interaction estimator and reference PIDs;
+* :mod:`dmil.models`: encoders and multimodal paradigms;
+* :mod:`dmil.training`: the Lightning Fabric training engine;
+* :mod:`dmil.evaluation`: metrics, per-interaction breakdown, whole experiments;
+* :mod:`dmil.report`: plots.
+
+``dmil.data`` is imported eagerly; the others on first attribute access, so that
+``import dmil`` stays quick.
+"""
+
+import importlib
 import logging
+from typing import Any
 
 from dmil import data
 
@@ -8,4 +23,12 @@ __version__ = "0.1.0"
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__all__ = ["__version__", "data"]
+_LAZY = ("evaluation", "interactions", "models", "report", "training")
+
+__all__ = ["__version__", "data", "evaluation", "interactions", "models", "report", "training"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return importlib.import_module(f"dmil.{name}")
+    raise AttributeError(f"module 'dmil' has no attribute '{name}'")

@@ -17,11 +17,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import sklearn.datasets  # noqa: F401  (imported before timing, see module docstring)
 import torch
+from _common import command_line, machine_info, markdown_table
 from scipy.io import loadmat  # noqa: F401
 
 from dmil.data import available_datasets, dataset_info, load
@@ -45,21 +44,6 @@ REAL_DATASETS = (
     "av-digits",
     "mustard-text",
 )
-
-
-def machine_info() -> dict[str, object]:
-    """Cores, Python, library versions and the date of the run."""
-    return {
-        "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "machine": platform.machine(),
-        "processor": platform.processor() or "unknown",
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-    }
 
 
 def time_dataset(name: str, root: Path | None, repeats: int) -> dict[str, object]:
@@ -91,22 +75,20 @@ def time_dataset(name: str, root: Path | None, repeats: int) -> dict[str, object
     }
 
 
-def markdown_table(rows: list[dict[str, object]]) -> str:
+def results_table(rows: list[dict[str, object]]) -> str:
     """The results as a Markdown table."""
-    lines = [
-        "| dataset | N | modalities | first load s | cached load s (2nd / 3rd) |",
-        "|---|---:|---|---:|---:|",
-    ]
+    body = []
     for r in rows:
         if not r["available"]:
-            lines.append(f"| {r['dataset']} | - | unavailable: {r['reason'][:80]} | - | - |")
+            body.append([str(r["dataset"]), "-", f"unavailable: {r['reason'][:80]}", "-", "-"])
             continue
         mods = ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in r["modalities"].items())
         cached = " / ".join(f"{t:.3f}" for t in r["cached_load_s"])
-        lines.append(
-            f"| {r['dataset']} | {r['n_samples']} | {mods} | {r['first_load_s']:.3f} | {cached} |"
+        body.append(
+            [str(r["dataset"]), str(r["n_samples"]), mods, f"{r['first_load_s']:.3f}", cached]
         )
-    return "\n".join(lines)
+    head = ["dataset", "N", "modalities", "first load s", "cached load s (2nd / 3rd)"]
+    return "\n".join(markdown_table(head, body, align="lrlrr"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,11 +108,17 @@ def main(argv: list[str] | None = None) -> int:
 
     root = resolve_data_root(args.data_dir)
     rows = [time_dataset(name, root, args.repeats) for name in args.datasets]
-    table = markdown_table(rows)
+    table = results_table(rows)
+    machine = machine_info(
+        torch_threads=torch.get_num_threads(),
+        host={"machine": platform.machine()},
+        processor=platform.processor() or "unknown",
+        numpy=np.__version__,
+    )
     result = {
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": command_line(),
         "data_root": str(root.absolute()),
-        "machine": machine_info(),
+        "machine": machine,
         "results": rows,
         "table_markdown": table,
     }

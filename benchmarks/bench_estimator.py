@@ -14,18 +14,25 @@ Options: ``--seeds 0-4``, ``--measures ccs,lsmi``, ``--threads N``, ``--device``
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
-from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
+from _common import (
+    WorkerError,
+    estimator_parser,
+    host_summary,
+    parse_seeds,
+    report_header,
+    run_worker,
+    sample_std,
+    worker_flags,
+    write_report,
+)
 
+BENCHMARK = "estimator speed on synthetic-gaussian (2000 samples, 80/20)"
 LIMIT_S = 3.0
 
 
@@ -63,24 +70,10 @@ def worker(measure: str, seed: int, threads: int | None, device: str) -> dict:
     }
 
 
-def _seeds(text: str) -> list[int]:
-    if "-" in text:
-        lo, hi = text.split("-")
-        return list(range(int(lo), int(hi) + 1))
-    return [int(s) for s in text.split(",")]
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", default="0-4")
-    parser.add_argument("--measures", default="ccs,lsmi")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", default=None, help="write the results as JSON here")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args = estimator_parser(__doc__, workers=True).parse_args(argv)
     if args.worker:
-        seed = _seeds(args.seeds)[0]
+        seed = parse_seeds(args.seeds)[0]
         print(json.dumps(worker(args.measures, seed, args.threads, args.device)))
         return 0
 
@@ -90,28 +83,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{'process s':>9}  test R/U1/U2/S"
     )
     for measure in args.measures.split(","):
-        for seed in _seeds(args.seeds):
-            cmd = [
-                sys.executable,
-                __file__,
-                "--worker",
-                "--measures",
-                measure,
-                "--seeds",
-                str(seed),
-                "--device",
-                args.device,
-            ]
-            if args.threads is not None:
-                cmd += ["--threads", str(args.threads)]
-            t0 = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            wall = time.perf_counter() - t0
-            if proc.returncode != 0:
-                print(proc.stderr, file=sys.stderr)
-                return proc.returncode
-            r = json.loads(proc.stdout.strip().splitlines()[-1])
-            r["process_wall_s"] = wall
+        for seed in parse_seeds(args.seeds):
+            flags = worker_flags(
+                measures=measure, seeds=seed, device=args.device, threads=args.threads
+            )
+            try:
+                r = run_worker(__file__, flags)
+            except WorkerError as exc:
+                return exc.returncode
+            wall = r["process_wall_s"]
             runs.append(r)
             comps = " ".join(f"{r['test_summary'][k]:.3f}" for k in ("R", "U1", "U2", "S"))
             print(
@@ -124,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         totals = np.array([r["total_s"] for r in runs if r["measure"] == measure])
         stats[measure] = {
             "mean_s": float(totals.mean()),
-            "std_s": float(totals.std(ddof=1)) if totals.size > 1 else 0.0,
+            "std_s": sample_std(totals),
             "max_s": float(totals.max()),
         }
         verdict = "PASS" if totals.max() < LIMIT_S else "FAIL"
@@ -132,25 +112,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{measure}: fit+transform {totals.mean():.2f} +- {stats[measure]['std_s']:.2f} s "
             f"(max {totals.max():.2f} s; limit {LIMIT_S} s: {verdict})"
         )
-    report = {
-        "benchmark": "estimator speed on synthetic-gaussian (2000 samples, 80/20)",
-        "command": " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:])),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_average": os.getloadavg(),
-            "device": args.device,
-        },
-        "runs": runs,
-        "stats": stats,
-    }
-    if args.out:
-        from dmil.utils import atomic_path
-
-        with atomic_path(args.out) as tmp:
-            tmp.write_text(json.dumps(report, indent=2))
-        print(f"wrote {args.out}")
+    machine = host_summary(load_average=os.getloadavg(), device=args.device)
+    header = report_header(BENCHMARK, argv, machine)
+    write_report(args.out, {**header, "runs": runs, "stats": stats})
     return 0
 
 

@@ -15,15 +15,10 @@ Options: ``--seeds 0-4``, ``--n-samples 20000``, ``--measures ccs,lsmi``.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
 import sys
-from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
+from _common import estimator_parser, parse_seeds, report_header, sample_std, write_report
 
 TASKS = ("xor", "and", "or", "unique", "redundant")
 KEYS = ("R", "U1", "U2", "S")
@@ -32,20 +27,8 @@ TOL = 0.01
 BROJA_TASKS = ("xor", "unique", "redundant")
 
 
-def _seeds(text: str) -> list[int]:
-    if "-" in text:
-        lo, hi = text.split("-")
-        return list(range(int(lo), int(hi) + 1))
-    return [int(s) for s in text.split(",")]
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", default="0-4")
-    parser.add_argument("--n-samples", type=int, default=20000)
-    parser.add_argument("--measures", default="ccs,lsmi")
-    parser.add_argument("--out", default=None, help="write the results as JSON here")
-    args = parser.parse_args(argv)
+    args = estimator_parser(__doc__, n_samples=20000).parse_args(argv)
 
     from dmil.data import load, split_dataset
     from dmil.interactions import InteractionEstimator, exact_measure
@@ -53,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for task in TASKS:
         for measure in args.measures.split(","):
-            for seed in _seeds(args.seeds):
+            for seed in parse_seeds(args.seeds):
                 data = load(f"synthetic-{task}", n_samples=args.n_samples, random_state=seed)
                 parts = split_dataset(data, val_size=0.15, test_size=0.15, random_state=seed)
                 est = InteractionEstimator(measure=measure, random_state=seed)
@@ -96,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                 "exact": exact,
                 "estimate_mean": est,
                 "max_err_all_mean": float(err_all.mean()),
-                "max_err_all_std": float(err_all.std(ddof=1)) if len(sel) > 1 else 0.0,
+                "max_err_all_std": sample_std(err_all),
                 "max_err_all_max": float(err_all.max()),
                 "max_err_test_mean": float(err_test.mean()),
                 "seeds_within_tol": within,
@@ -111,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{task:>9} {measure:>7} {fmt:>34} {fmt_e:>34} "
                 f"{err_all.mean():.4f}+-{entry['max_err_all_std']:.4f} "
-                f"{err_test.mean():.4f}+-{err_test.std(ddof=1) if len(sel) > 1 else 0:.4f} "
+                f"{err_test.mean():.4f}+-{sample_std(err_test):.4f} "
                 f"{within}/{len(sel)}"
             )
     for entry in summary:
@@ -120,21 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"ccs vs BROJA on {entry['task']}: max |err| over seeds "
                 f"{entry['max_err_vs_broja_max']:.4f}"
             )
-    report = {
-        "benchmark": "estimator fidelity on the bitwise suites",
-        "command": " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:])),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "tolerance_nats": TOL,
-        "summary": summary,
-        "runs": rows,
-    }
-    if args.out:
-        from dmil.utils import atomic_path
-
-        with atomic_path(args.out) as tmp:
-            tmp.write_text(json.dumps(report, indent=2))
-        print(f"wrote {args.out}")
+    header = report_header("estimator fidelity on the bitwise suites", argv)
+    write_report(args.out, {**header, "tolerance_nats": TOL, "summary": summary, "runs": rows})
     return 0
 
 

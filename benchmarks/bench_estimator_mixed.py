@@ -14,42 +14,26 @@ Options: ``--seeds 0-4``, ``--n-samples 10000``, ``--measures ccs,lsmi``.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
 import sys
 import time
-from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
+from _common import estimator_parser, parse_seeds, report_header, sample_std, write_report
 
+BENCHMARK = "sample-level dominant interaction on synthetic-mixed (equal shares)"
 TYPES = ("R", "U1", "U2", "S")
 TARGET = 0.75
 
 
-def _seeds(text: str) -> list[int]:
-    if "-" in text:
-        lo, hi = text.split("-")
-        return list(range(int(lo), int(hi) + 1))
-    return [int(s) for s in text.split(",")]
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", default="0-4")
-    parser.add_argument("--n-samples", type=int, default=10000)
-    parser.add_argument("--measures", default="ccs,lsmi")
-    parser.add_argument("--out", default=None, help="write the results as JSON here")
-    args = parser.parse_args(argv)
+    args = estimator_parser(__doc__, n_samples=10000).parse_args(argv)
 
     from dmil.data import load, split_dataset
     from dmil.interactions import InteractionEstimator, confusion_matrix
 
     runs = []
     for measure in args.measures.split(","):
-        for seed in _seeds(args.seeds):
+        for seed in parse_seeds(args.seeds):
             data = load(
                 "synthetic-mixed",
                 n_samples=args.n_samples,
@@ -87,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         recall = cm.diagonal() / cm.sum(1)
         summary[measure] = {
             "accuracy_mean": float(acc.mean()),
-            "accuracy_std": float(acc.std(ddof=1)) if acc.size > 1 else 0.0,
+            "accuracy_std": sample_std(acc),
             "confusion_summed": cm.tolist(),
             "recall": dict(zip(TYPES, recall.tolist(), strict=True)),
         }
@@ -98,21 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         print("  true \\ dominant " + " ".join(f"{t:>6}" for t in TYPES) + "  recall")
         for t, row, rc in zip(TYPES, cm, recall, strict=True):
             print(f"  {t:>15} " + " ".join(f"{v:>6d}" for v in row) + f"  {rc:.3f}")
-    report = {
-        "benchmark": "sample-level dominant interaction on synthetic-mixed (equal shares)",
-        "command": " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:])),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "n_samples": args.n_samples,
-        "summary": summary,
-        "runs": runs,
-    }
-    if args.out:
-        from dmil.utils import atomic_path
-
-        with atomic_path(args.out) as tmp:
-            tmp.write_text(json.dumps(report, indent=2))
-        print(f"wrote {args.out}")
+    header = report_header(BENCHMARK, argv)
+    report = {**header, "n_samples": args.n_samples, "summary": summary, "runs": runs}
+    write_report(args.out, report)
     return 0
 
 

@@ -19,16 +19,22 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import resource
-import subprocess
 import sys
 import time
-from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 import torch
+from _common import (
+    WorkerError,
+    add_out_option,
+    add_worker_option,
+    host_summary,
+    report_header,
+    run_worker,
+    worker_flags,
+    write_report,
+)
 
 DIM = 64
 N_CLASSES = 10
@@ -105,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", default=None, help="write the results as JSON here")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    add_out_option(parser)
+    add_worker_option(parser)
     parser.add_argument("--n", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -123,29 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     for measure in measures:
         for n in sizes:
-            cmd = [
-                sys.executable,
-                __file__,
-                "--worker",
-                "--n",
-                str(n),
-                "--measures",
-                measure,
-                "--seed",
-                str(args.seed),
-                "--device",
-                args.device,
-            ]
-            if args.threads is not None:
-                cmd += ["--threads", str(args.threads)]
-            t0 = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            wall = time.perf_counter() - t0
-            if proc.returncode != 0:
-                print(proc.stderr, file=sys.stderr)
-                return proc.returncode
-            result = json.loads(proc.stdout.strip().splitlines()[-1])
-            result["process_wall_s"] = wall
+            flags = worker_flags(
+                n=n, measures=measure, seed=args.seed, device=args.device, threads=args.threads
+            )
+            try:
+                result = run_worker(__file__, flags)
+            except WorkerError as exc:
+                return exc.returncode
             runs.append(result)
             print(
                 f"{n:>9} {measure:>7} {result['fit_s']:>8.1f} {result['transform_s']:>11.2f} "
@@ -158,25 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         if len(pts) >= 2:
             slope = np.polyfit(np.log10([p[0] for p in pts]), np.log10([p[1] for p in pts]), 1)[0]
             print(f"{measure}: time grows as N^{slope:.2f} over {[p[0] for p in pts]}")
-    report = {
-        "benchmark": "estimator scale (2 x 64-d, 10 classes)",
-        "command": " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:])),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": __import__("os").cpu_count(),
-            "platform": platform.platform(),
-            "torch": torch.__version__,
-            "device": args.device,
-        },
-        "seed": args.seed,
-        "runs": runs,
-    }
-    if args.out:
-        from dmil.utils import atomic_path
-
-        with atomic_path(args.out) as tmp:
-            tmp.write_text(json.dumps(report, indent=2))
-        print(f"wrote {args.out}")
+    machine = host_summary(torch=torch.__version__, device=args.device)
+    header = report_header("estimator scale (2 x 64-d, 10 classes)", argv, machine)
+    write_report(args.out, {**header, "seed": args.seed, "runs": runs})
     return 0
 
 

@@ -29,11 +29,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -41,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _common import interpreter_command, machine_info, markdown_table, parse_seeds, utc_now
 
 from dmil.cli.train import load_yaml_config
 from dmil.data import load
@@ -80,28 +79,13 @@ MIN_SUBSET = 30
 METRIC_KEYS = ("accuracy", "macro_f1", "synergy_indicator")
 
 
-def machine_info(threads: int) -> dict[str, Any]:
-    """Cores, load, versions and the date of the run."""
-    return {
-        "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": threads,
-        "load_average_at_start": list(os.getloadavg()),
-        "processor": platform.processor() or platform.machine(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "device": "cpu",
-    }
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``"0-4"`` or ``"0,2,5"`` -> list of ints."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        lo, sep, hi = part.partition("-")
-        seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
-    return seeds
+def run_info(threads: int) -> dict[str, Any]:
+    """Cores, load, versions and the date of a CPU run with ``threads`` torch threads."""
+    return machine_info(
+        torch_threads=threads,
+        host={"load_average_at_start": list(os.getloadavg())},
+        device="cpu",
+    )
 
 
 def budget_for(dataset: str, *, epochs: int | None) -> dict[str, Any]:
@@ -127,17 +111,19 @@ def budget_for(dataset: str, *, epochs: int | None) -> dict[str, Any]:
     }
 
 
-def run_cell(
+def train_once(
     dataset: str,
     method: str,
-    seed: int,
+    config: TrainConfig,
     budget: dict[str, Any],
     data: Any,
+    *,
     test_interactions: tuple[list[str] | None, str],
+    keep_predictions: bool = False,
 ) -> dict[str, Any]:
-    config = TrainConfig.from_dict({**budget["config"], "seed": seed})
-    t0 = time.perf_counter()
-    m = run_experiment(
+    """One :func:`dmil.evaluation.run_experiment` of ``method`` on the benchmark entry
+    ``dataset`` with the model and data settings of ``budget``; its metrics."""
+    return run_experiment(
         dataset=DATASETS[dataset][0],
         method=method,
         config=config,
@@ -150,6 +136,27 @@ def run_cell(
         test_size=budget["test_size"],
         standardize=budget["standardize"],
         data=data,
+        test_interactions=test_interactions,
+        keep_predictions=keep_predictions,
+    )
+
+
+def run_cell(
+    dataset: str,
+    method: str,
+    seed: int,
+    budget: dict[str, Any],
+    data: Any,
+    test_interactions: tuple[list[str] | None, str],
+) -> dict[str, Any]:
+    config = TrainConfig.from_dict({**budget["config"], "seed": seed})
+    t0 = time.perf_counter()
+    m = train_once(
+        dataset,
+        method,
+        config,
+        budget,
+        data,
         test_interactions=test_interactions,
         keep_predictions=True,
     )
@@ -172,7 +179,7 @@ def run_cell(
         "predictions": {k: m["predictions"][k] for k in ("label", "prediction")},
         "wall_seconds": time.perf_counter() - t0,
         "budget": budget,
-        "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date_utc": utc_now(),
     }
 
 
@@ -261,12 +268,7 @@ def markdown(summary: dict[str, Any], datasets: list[str], methods: list[str]) -
         source = sorted({s for _, e in rows for s in e["interaction_source"]})
         head = ["method", "accuracy", "macro-F1", "synergy ind."]
         head += [f"acc {t} (n)" for t in kinds] + ["samples/s", "epochs", "seeds"]
-        lines = [
-            f"**{ds}** (interactions: {', '.join(source)})",
-            "",
-            "| " + " | ".join(head) + " |",
-            "|" + "---|" * len(head),
-        ]
+        body = []
         for method, e in rows:
             cells = [method] + [_fmt(*e[k][:2]) for k in METRIC_KEYS]
             for t in kinds:
@@ -276,8 +278,9 @@ def markdown(summary: dict[str, Any], datasets: list[str], methods: list[str]) -
             cells.append(_fmt(*e["samples_per_second"][:2], digits=0))
             cells.append(_fmt(*e["epochs_run"][:2], digits=1))
             cells.append(str(e["seeds"]))
-            lines.append("| " + " | ".join(cells) + " |")
-        parts.append("\n".join(lines))
+            body.append(cells)
+        title = f"**{ds}** (interactions: {', '.join(source)})"
+        parts.append("\n".join([title, "", *markdown_table(head, body)]))
     return "\n\n".join(parts)
 
 
@@ -395,12 +398,7 @@ def main(argv: list[str] | None = None) -> int:
             stored = cell.pop("predictions")
             predictions[key] = {k: stored[k] for k in ("label", "prediction")}
     runs = results.get("runs", [])
-    runs.append(
-        {
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "machine": machine_info(args.threads),
-        }
-    )
+    runs.append({"command": interpreter_command(), "machine": run_info(args.threads)})
 
     def save() -> None:
         all_ds = [d for d in DATASETS if any(k.startswith(f"{d}/") for k in cells)]

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from bench_paradigms import DATASETS, budget_for, machine_info
+from _common import interpreter_command, markdown_table
+from bench_paradigms import DATASETS, budget_for, run_info, train_once
 
 from dmil.data import load
-from dmil.evaluation import resolve_data_options, run_experiment
+from dmil.evaluation import resolve_data_options
 from dmil.evaluation.outputs import write_json
 from dmil.models import available_methods
 from dmil.training import TrainConfig
@@ -35,21 +35,7 @@ from dmil.training import TrainConfig
 def measure(dataset: str, method: str, budget: dict[str, Any], data: Any, epochs: int) -> float:
     """Samples/s of one fixed-length training run (seed 0)."""
     config = TrainConfig.from_dict({**budget["config"], "epochs": epochs, "patience": 0})
-    m = run_experiment(
-        dataset=DATASETS[dataset][0],
-        method=method,
-        config=config,
-        encoder=budget["encoder"],
-        embed_dim=budget["embed_dim"],
-        method_kwargs=budget["method_kwargs"],
-        encoder_kwargs=budget["encoder_kwargs"],
-        data_options=budget["options"],
-        val_size=budget["val_size"],
-        test_size=budget["test_size"],
-        standardize=budget["standardize"],
-        data=data,
-        test_interactions=(None, "none"),
-    )
+    m = train_once(dataset, method, config, budget, data, test_interactions=(None, "none"))
     return float(m["samples_per_second"])
 
 
@@ -69,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(datasets) - set(DATASETS))
     if unknown:
         parser.error(f"unknown dataset(s) {unknown}; choose from {list(DATASETS)}")
-    info = machine_info(args.threads)
+    info = run_info(args.threads)
     results: dict[str, Any] = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": interpreter_command(),
         "machine": info,
         "epochs": args.epochs,
         "repeats": args.repeats,
@@ -98,17 +84,16 @@ def main(argv: list[str] | None = None) -> int:
             "ratio_to_joint": {m: v / ref for m, v in medians.items()} if ref else None,
         }
         write_json(args.out, results)
+        body = [
+            [m, f"{medians[m]:.0f}", f"{medians[m] / ref:.2f}" if ref else "-"] for m in methods
+        ]
         lines += [
             f"**{ds}** ({budget['encoder']} encoders, batch {budget['config']['batch_size']}, "
             f"{args.epochs} epochs x {args.repeats} interleaved repeats, median)",
             "",
-            "| method | samples/s | relative to joint |",
-            "|---|---|---|",
+            *markdown_table(["method", "samples/s", "relative to joint"], body),
+            "",
         ]
-        for m in methods:
-            rel = f"{medians[m] / ref:.2f}" if ref else "-"
-            lines.append(f"| {m} | {medians[m]:.0f} | {rel} |")
-        lines.append("")
     print("\n".join(lines))
     print(f"load average at start: {info['load_average_at_start']}")
     return 0

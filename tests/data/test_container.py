@@ -129,3 +129,45 @@ def test_container_subset_keeps_truth_and_groups() -> None:
     assert sub.interaction_names() == ["S"] * 3
     assert sub.groups.tolist() == [0, 0, 1]
     assert torch.equal(sub.modalities[1], ds.modalities[1][[1, 2, 7]])
+
+
+def test_container_with_modalities_keeps_everything_but_the_tensors() -> None:
+    split = {"train": np.arange(6), "test": np.arange(6, 10)}
+    ds = MultimodalDataset(
+        _mods(),
+        _labels(),
+        modality_names=["a", "b"],
+        class_names=["no", "yes"],
+        interactions=["R", "S"] * 5,
+        groups=np.arange(10) // 5,
+        predefined_split=split,
+        name="toy",
+        source="tests",
+        metadata={"pid": {"R": 0.1}},
+    )
+    new = [torch.zeros(10, 5), torch.ones(10, 2, 4, dtype=torch.float64)]
+    out = ds.with_modalities(new)
+    assert out is not ds
+    assert torch.equal(out.modalities[0], new[0]) and torch.equal(out.modalities[1], new[1])
+    assert out.modalities[1].dtype == torch.float64
+    assert out.shapes == {"a": (5,), "b": (2, 4)}
+    assert out.modality_names == ("a", "b") and out.class_names == ("no", "yes")
+    assert torch.equal(out.labels, ds.labels)
+    assert out.interaction_names() == ["R", "S"] * 5
+    assert out.groups.tolist() == ds.groups.tolist()
+    assert out.predefined_split.keys() == split.keys()
+    assert all(np.array_equal(out.predefined_split[k], split[k]) for k in split)
+    assert (out.name, out.source, out.metadata) == ("toy", "tests", {"pid": {"R": 0.1}})
+    assert torch.equal(ds.modalities[0], _mods()[0])  # the original is unchanged
+
+
+def test_container_with_modalities_validates_the_tensors() -> None:
+    ds = MultimodalDataset(_mods(), _labels(), modality_names=["a", "b"])
+    a, b = _mods()
+    with pytest.raises(ValueError, match=r"modality 'b' has 9 samples but labels have 10"):
+        ds.with_modalities([a, b[:9]])
+    b[3, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"modality 'b' contains non-finite values"):
+        ds.with_modalities([a, b])
+    with pytest.raises(ValueError, match=r"tensors: expected 2 tensors .* found 1"):
+        ds.with_modalities([a])

@@ -19,12 +19,22 @@ def _leftovers(parent: Path, name: str) -> list[Path]:
 
 def test_estimate_on_a_bitwise_dataset_writes_every_output(tmp_path, capsys) -> None:
     out = tmp_path / "xor"
-    code = main(["estimate", "--dataset", "synthetic-xor", "--data-option", "n_samples=4000",
-                 "--out", str(out), "--seed", "1"])
+    code = main(
+        [
+            "estimate",
+            "--dataset",
+            "synthetic-xor",
+            "--data-option",
+            "n_samples=4000",
+            "--out",
+            str(out),
+            "--seed",
+            "1",
+        ]
+    )
     assert code == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["components.png", "dominant_by_class.png", "interactions.csv",
-                     "summary.json"]
+    assert names == ["components.png", "dominant_by_class.png", "interactions.csv", "summary.json"]
     summary = json.loads((out / "summary.json").read_text())
     for key in ("R", "U1", "U2", "S", "raw", "measure", "reference", "n_samples", "seconds"):
         assert key in summary, key
@@ -46,11 +56,27 @@ def test_lsmi_layout_with_train_and_val_is_evaluated_on_val(tmp_path) -> None:
     x1 = (np.eye(3)[y] + 0.5 * rng.standard_normal((600, 3))).astype(np.float32)
     x2 = (np.eye(3)[y] + 0.5 * rng.standard_normal((600, 3))).astype(np.float32)
     data = MultimodalDataset([x1, x2], y)
-    path = write_lsmi_pt(data, tmp_path / "feats.pt",
-                         splits={"train": np.arange(480), "val": np.arange(480, 600)})
+    path = write_lsmi_pt(
+        data, tmp_path / "feats.pt", splits={"train": np.arange(480), "val": np.arange(480, 600)}
+    )
     out = tmp_path / "run"
-    assert main(["estimate", "--data", str(path), "--measure", "lsmi", "--out", str(out),
-                 "--no-reference", "--max-epochs", "30"]) == 0
+    assert (
+        main(
+            [
+                "estimate",
+                "--data",
+                str(path),
+                "--measure",
+                "lsmi",
+                "--out",
+                str(out),
+                "--no-reference",
+                "--max-epochs",
+                "30",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["evaluated_on"] == "val" and summary["n_samples"] == 120
     assert summary["adjusted"] is True and summary["reference"] is None
@@ -78,8 +104,21 @@ def test_existing_out_directory_gets_the_new_files(tmp_path) -> None:
     out = tmp_path / "again"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
-    assert main(["estimate", "--dataset", "synthetic-unique", "--data-option",
-                 "n_samples=2000", "--out", str(out), "--no-reference"]) == 0
+    assert (
+        main(
+            [
+                "estimate",
+                "--dataset",
+                "synthetic-unique",
+                "--data-option",
+                "n_samples=2000",
+                "--out",
+                str(out),
+                "--no-reference",
+            ]
+        )
+        == 0
+    )
     assert (out / "notes.txt").read_text() == "keep me"
     assert (out / "summary.json").exists()
 
@@ -120,9 +159,14 @@ def _bad_file(kind: str, tmp_path: Path) -> Path:
         return _pt(tmp_path, blob)
     if kind == "single class with names":
         path = tmp_path / "one.npz"
-        np.savez(path, modality_names=np.array(["a", "b"]), x_a=np.zeros((30, 2)),
-                 x_b=np.ones((30, 2)), y=np.zeros(30, dtype=np.int64),
-                 class_names=np.array(["no", "yes"]))
+        np.savez(
+            path,
+            modality_names=np.array(["a", "b"]),
+            x_a=np.zeros((30, 2)),
+            x_b=np.ones((30, 2)),
+            y=np.zeros(30, dtype=np.int64),
+            class_names=np.array(["no", "yes"]),
+        )
         return path
     if kind == "unreadable":
         path = tmp_path / "garbage.pt"
@@ -183,8 +227,19 @@ def test_bad_arguments_exit_2_without_output(argv, match, tmp_path, capsys) -> N
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")
 def test_cuda_request_without_cuda_exits_2(tmp_path, capsys) -> None:
     out = tmp_path / "out"
-    code = main(["estimate", "--dataset", "synthetic-xor", "--data-option", "n_samples=400",
-                 "--device", "cuda", "--out", str(out)])
+    code = main(
+        [
+            "estimate",
+            "--dataset",
+            "synthetic-xor",
+            "--data-option",
+            "n_samples=400",
+            "--device",
+            "cuda",
+            "--out",
+            str(out),
+        ]
+    )
     _assert_failed_cleanly(code, capsys, tmp_path, out, "CUDA is not available")
 
 
@@ -209,6 +264,15 @@ def test_failure_leaves_an_existing_out_untouched(tmp_path, capsys) -> None:
 
 def test_dataset_and_data_are_mutually_exclusive(tmp_path) -> None:
     with pytest.raises(SystemExit) as exc:
-        main(["estimate", "--dataset", "synthetic-xor", "--data", "x.pt",
-              "--out", str(tmp_path / "o")])
+        main(
+            [
+                "estimate",
+                "--dataset",
+                "synthetic-xor",
+                "--data",
+                "x.pt",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
     assert exc.value.code == 2

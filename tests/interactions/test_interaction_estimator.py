@@ -170,7 +170,8 @@ def test_transform_rejects_float_data_for_a_discrete_fit(bitwise) -> None:
 
 def test_single_class_is_a_clear_error() -> None:
     data = MultimodalDataset(
-        [torch.randn(50, 3), torch.randn(50, 3)], torch.zeros(50, dtype=torch.long),
+        [torch.randn(50, 3), torch.randn(50, 3)],
+        torch.zeros(50, dtype=torch.long),
         class_names=["a", "b"],
     )
     with pytest.raises(ValueError, match="single class"):

@@ -49,8 +49,14 @@ def _blobs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _classifier() -> MLPClassifier:
-    return MLPClassifier(in_dims=[3], n_classes=3, hidden=16, n_layers=1,
-                         means=[torch.zeros(3)], stds=[torch.ones(3)])
+    return MLPClassifier(
+        in_dims=[3],
+        n_classes=3,
+        hidden=16,
+        n_layers=1,
+        means=[torch.zeros(3)],
+        stds=[torch.ones(3)],
+    )
 
 
 def test_train_heads_stops_early_and_restores_the_best_state() -> None:
@@ -59,8 +65,13 @@ def test_train_heads_stops_early_and_restores_the_best_state() -> None:
     xv, yv = _blobs(200, 1)
     model = _classifier()
     settings = TrainSettings(max_epochs=400, patience=5, batch_size=32, lr=0.05)
-    result = train_heads([Head("c", model, (0,), "classifier")], Rows([x], y), Rows([xv], yv),
-                         settings, generator=torch.Generator().manual_seed(0))["c"]
+    result = train_heads(
+        [Head("c", model, (0,), "classifier")],
+        Rows([x], y),
+        Rows([xv], yv),
+        settings,
+        generator=torch.Generator().manual_seed(0),
+    )["c"]
     assert result.n_checks < 400  # stopped early
     assert result.n_checks - result.best_check == settings.patience
     with torch.no_grad():
@@ -106,8 +117,9 @@ def test_joint_codes_marks_unseen_combinations() -> None:
 def test_gaussian_mixture_log_prob_matches_scipy() -> None:
     torch.manual_seed(0)
     mean, std = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([2.0, 0.5, 1.0])
-    gmm = GaussianMixtureDensity(dim=3, n_components=2, mean=mean, std=std,
-                                 init_points=torch.randn(2, 3))
+    gmm = GaussianMixtureDensity(
+        dim=3, n_components=2, mean=mean, std=std, init_points=torch.randn(2, 3)
+    )
     with torch.no_grad():
         gmm.lower.normal_(0, 0.3)
         gmm.raw_log_diag.normal_(0, 0.3)
@@ -130,8 +142,9 @@ def test_gaussian_mixture_init_from_data_fits_a_gaussian() -> None:
     g = torch.Generator().manual_seed(0)
     cov = torch.tensor([[1.0, 0.8], [0.8, 1.0]])
     x = torch.randn(4000, 2, generator=g) @ torch.linalg.cholesky(cov).T
-    gmm = GaussianMixtureDensity(dim=2, n_components=1, mean=x.mean(0), std=x.std(0),
-                                 init_points=x[:1])
+    gmm = GaussianMixtureDensity(
+        dim=2, n_components=1, mean=x.mean(0), std=x.std(0), init_points=x[:1]
+    )
     gmm.init_from_data(x)
     entropy = 0.5 * math.log((2 * math.pi * math.e) ** 2 * float(torch.det(cov)))
     assert -gmm.log_prob(x).mean().item() == pytest.approx(entropy, abs=0.03)
@@ -155,8 +168,17 @@ def _table(n: int = 40) -> InteractionTable:
     comps = rng.normal(size=(4, n))
     i1, i2 = comps[0] + comps[1], comps[0] + comps[2]
     return InteractionTable(
-        index=np.arange(n), label=rng.integers(0, 3, n), r=comps[0], u1=comps[1], u2=comps[2],
-        s=comps[3], i1=i1, i2=i2, i12=comps.sum(0), measure="ccs", modality_names=("a", "b"),
+        index=np.arange(n),
+        label=rng.integers(0, 3, n),
+        r=comps[0],
+        u1=comps[1],
+        u2=comps[2],
+        s=comps[3],
+        i1=i1,
+        i2=i2,
+        i12=comps.sum(0),
+        measure="ccs",
+        modality_names=("a", "b"),
     )
 
 

@@ -67,7 +67,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--data", help="data file: LSMI-layout .pt or dmil .npz")
     p.add_argument("--data-dir", default=None, help="data directory (default $DMIL_DATA_DIR)")
     p.add_argument(
-        "--data-option", action="append", metavar="KEY=VALUE",
+        "--data-option",
+        action="append",
+        metavar="KEY=VALUE",
         help="dataset loader option, e.g. n_samples=2000 (repeatable)",
     )
     p.add_argument("--measure", default="ccs", choices=MEASURES, help="interaction measure")
@@ -147,8 +149,10 @@ def _pairs_csv(table: InteractionTable, path: Path) -> None:
         writer = csv.writer(fh)
         writer.writerow(["index", "pair", "r", "u1", "u2", "s", "i1", "i2", "i12", "dominant"])
         for (i, j), sub in (table.pairs or {}).items():
-            cols = [np.char.mod("%.6g", getattr(sub, c)) for c in
-                    ("r", "u1", "u2", "s", "i1", "i2", "i12")]
+            cols = [
+                np.char.mod("%.6g", getattr(sub, c))
+                for c in ("r", "u1", "u2", "s", "i1", "i2", "i12")
+            ]
             pair = np.full(len(sub), f"{names[i]}+{names[j]}")
             writer.writerows(zip(sub.index.astype(str), pair, *cols, sub.dominant(), strict=True))
 
@@ -157,7 +161,9 @@ def estimate_to_dir(data: MultimodalDataset, args: argparse.Namespace, tmp: Path
     """Fit, evaluate and write every output into ``tmp``; returns the summary."""
     train_idx, val_idx, eval_idx, eval_name = _parts(data, args)
     estimator = InteractionEstimator(
-        measure=args.measure, device=args.device, random_state=args.seed,
+        measure=args.measure,
+        device=args.device,
+        random_state=args.seed,
         progress=False if args.no_progress else None,
         **({} if args.max_epochs is None else {"max_epochs": args.max_epochs}),
     )
@@ -173,20 +179,30 @@ def estimate_to_dir(data: MultimodalDataset, args: argparse.Namespace, tmp: Path
     reference = None if args.no_reference else _reference(data, args.seed)
     summary: dict[str, Any] = dict(table.summary())
     summary.update(
-        dataset=data.name, source=data.source, modalities=list(data.modality_names),
-        n_classes=data.n_classes, evaluated_on=eval_name, n_train=int(train_idx.size),
-        n_val=int(val_idx.size) if val_idx.size else estimator.n_val_, seconds=seconds,
-        device=args.device, seed=args.seed,
-        dominant_shares={k: float(np.mean(table.dominant() == k)) for k in
-                         (("R", "U", "S") if table.pairs is not None else COMPONENT_NAMES)},
+        dataset=data.name,
+        source=data.source,
+        modalities=list(data.modality_names),
+        n_classes=data.n_classes,
+        evaluated_on=eval_name,
+        n_train=int(train_idx.size),
+        n_val=int(val_idx.size) if val_idx.size else estimator.n_val_,
+        seconds=seconds,
+        device=args.device,
+        seed=args.seed,
+        dominant_shares={
+            k: float(np.mean(table.dominant() == k))
+            for k in (("R", "U", "S") if table.pairs is not None else COMPONENT_NAMES)
+        },
         reference=None if reference is None else reference[(0, 1)],
         truth=data.metadata.get("pid"),
     )
     if table.true_type is not None and table.pairs is None:
         cm = confusion_matrix(table.true_type, table.dominant())
-        summary["confusion"] = {"rows_true_cols_dominant": ["R", "U1", "U2", "S"],
-                                "matrix": cm.tolist(),
-                                "accuracy": float(np.trace(cm) / max(cm.sum(), 1))}
+        summary["confusion"] = {
+            "rows_true_cols_dominant": ["R", "U1", "U2", "S"],
+            "matrix": cm.tolist(),
+            "accuracy": float(np.trace(cm) / max(cm.sum(), 1)),
+        }
     if table.pairs is not None:
         names = data.modality_names
         summary["reference"] = None
@@ -249,19 +265,29 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     raw = summary["raw"]
-    print(f"{data.name}: {summary['n_samples']} {summary['evaluated_on']} samples, "
-          f"measure {summary['measure']}, {summary['seconds']:.1f} s")
+    print(
+        f"{data.name}: {summary['n_samples']} {summary['evaluated_on']} samples, "
+        f"measure {summary['measure']}, {summary['seconds']:.1f} s"
+    )
     lead = "  best pair per sample: " if "pairs" in summary else "  "
-    print(lead + "  ".join(f"{k}={summary[k]:.4f}" for k in ("R", "U1", "U2", "S"))
-          + ("" if not summary["adjusted"] else
-             "  (LSMI-adjusted; raw " + " ".join(f"{k}={raw[k]:.4f}" for k in
-                                                ("R", "U1", "U2", "S")) + ")"))
+    print(
+        lead
+        + "  ".join(f"{k}={summary[k]:.4f}" for k in ("R", "U1", "U2", "S"))
+        + (
+            ""
+            if not summary["adjusted"]
+            else "  (LSMI-adjusted; raw "
+            + " ".join(f"{k}={raw[k]:.4f}" for k in ("R", "U1", "U2", "S"))
+            + ")"
+        )
+    )
     for name, pair in summary.get("pairs", {}).items():
         print(f"  {name}: " + "  ".join(f"{k}={pair[k]:.4f}" for k in ("R", "U1", "U2", "S")))
     if summary.get("reference"):
         ref = summary["reference"]
-        print("  reference BROJA: " + "  ".join(f"{k}={ref[k]:.4f}" for k in
-                                                 ("R", "U1", "U2", "S")))
+        print(
+            "  reference BROJA: " + "  ".join(f"{k}={ref[k]:.4f}" for k in ("R", "U1", "U2", "S"))
+        )
     if "confusion" in summary:
         print(f"  dominant = true mechanism on {summary['confusion']['accuracy']:.1%} of samples")
     print(f"  wrote {out}")

@@ -338,30 +338,67 @@ class MultimodalDataset:
     def subset(self, indices: Any, *, name: str | None = None) -> MultimodalDataset:
         """A new dataset with the given samples (the predefined split is dropped)."""
         idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
-        return MultimodalDataset(
-            [t[idx] for t in self.modalities],
-            self.labels[idx],
-            modality_names=self.modality_names,
-            class_names=self.class_names,
-            interactions=None if self.interactions is None else self.interactions[idx],
-            groups=None if self.groups is None else self.groups[idx],
-            name=name or self.name,
-            source=self.source,
-            metadata=self.metadata,
-        )
+        return self._derived([t[idx] for t in self.modalities], index=idx, name=name)
 
     def select_modalities(self, keys: Sequence[int | str]) -> MultimodalDataset:
         """A new dataset keeping only some modalities (at least two)."""
         idx = [self.modality_names.index(k) if isinstance(k, str) else int(k) for k in keys]
-        return MultimodalDataset(
+        return self._derived(
             [self.modalities[i] for i in idx],
-            self.labels,
             modality_names=[self.modality_names[i] for i in idx],
+        )
+
+    def with_modalities(self, tensors: Sequence[torch.Tensor]) -> MultimodalDataset:
+        """A new dataset with other modality tensors and everything else kept.
+
+        Parameters
+        ----------
+        tensors : sequence of tensors
+            One tensor of shape ``(N, ...)`` per modality, in the order of
+            :attr:`modality_names` (e.g. the same features after scaling). They are
+            validated like any dataset's inputs.
+
+        Returns
+        -------
+        MultimodalDataset
+            Same modality names, labels, class names, per-sample truth, groups,
+            predefined split, name, source and metadata as this dataset.
+        """
+        tensors = list(tensors)
+        if len(tensors) != self.n_modalities:
+            raise ValueError(
+                f"tensors: expected {self.n_modalities} tensors (one per modality: "
+                f"{list(self.modality_names)}), found {len(tensors)}."
+            )
+        return self._derived(tensors)
+
+    def _derived(
+        self,
+        modalities: list[Any],
+        *,
+        modality_names: Sequence[str] | None = None,
+        index: torch.Tensor | None = None,
+        name: str | None = None,
+    ) -> MultimodalDataset:
+        """A validated dataset built from ``modalities`` and this dataset's other fields.
+
+        ``modality_names`` replaces the names; ``index`` (sample indices) restricts the
+        labels, truth and groups to those samples and drops the predefined split;
+        ``name`` (when not empty) replaces the name.
+        """
+
+        def pick(values: torch.Tensor | None) -> torch.Tensor | None:
+            return values if values is None or index is None else values[index]
+
+        return MultimodalDataset(
+            modalities,
+            pick(self.labels),
+            modality_names=self.modality_names if modality_names is None else modality_names,
             class_names=self.class_names,
-            interactions=self.interactions,
-            groups=self.groups,
-            predefined_split=self.predefined_split,
-            name=self.name,
+            interactions=pick(self.interactions),
+            groups=pick(self.groups),
+            predefined_split=self.predefined_split if index is None else None,
+            name=name or self.name,
             source=self.source,
             metadata=self.metadata,
         )

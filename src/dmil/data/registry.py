@@ -138,9 +138,7 @@ def load(
     unknown = [k for k in options if k not in params or k == "root"]
     if unknown:
         allowed = [p for p in params if p != "root"]
-        raise TypeError(
-            f"dataset '{name}' got unknown option(s) {unknown}; it accepts {allowed}."
-        )
+        raise TypeError(f"dataset '{name}' got unknown option(s) {unknown}; it accepts {allowed}.")
     if "root" in params:
         options["root"] = resolve_data_root(root)
     return info.loader(**options)

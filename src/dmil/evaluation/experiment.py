@@ -105,19 +105,6 @@ def load_splits(
     return standardize_splits(splits) if spec.standardize else splits
 
 
-def _with_modalities(data: MultimodalDataset, tensors: Sequence[Any]) -> MultimodalDataset:
-    return MultimodalDataset(
-        dict(zip(data.modality_names, tensors, strict=True)),
-        data.labels,
-        class_names=data.class_names,
-        interactions=data.interactions,
-        groups=data.groups,
-        name=data.name,
-        source=data.source,
-        metadata=data.metadata,
-    )
-
-
 def standardize_splits(splits: DatasetSplits) -> DatasetSplits:
     """Z-score floating modalities with training-split statistics (per feature).
 
@@ -140,7 +127,7 @@ def standardize_splits(splits: DatasetSplits) -> DatasetSplits:
             t if st is None else ((t.double() - st[0]) / st[1]).to(t.dtype)
             for t, st in zip(data.modalities, stats, strict=True)
         ]
-        return _with_modalities(data, tensors)
+        return data.with_modalities(tensors)
 
     return DatasetSplits(
         train=apply(splits.train),

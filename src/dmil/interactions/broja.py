@@ -56,9 +56,7 @@ def _one_blas_thread() -> contextlib.AbstractContextManager:
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _min_conditional_negentropy(
-    p: np.ndarray, *, tol: float, max_newton: int
-) -> tuple[float, int]:
+def _min_conditional_negentropy(p: np.ndarray, *, tol: float, max_newton: int) -> tuple[float, int]:
     """``min_Q -H_Q(Y | X1, X2)`` over the BROJA set, by the dual barrier method.
 
     Returns the optimal value (nats) and the number of Newton steps taken.

@@ -240,7 +240,10 @@ class InteractionEstimator:
             self._check_compatible(val_data, "val")
         self.coders_: list[ModalityCoder] = [
             fit_coder(
-                x, rows=train_rows, max_discrete_values=self.max_discrete_values, name=n,
+                x,
+                rows=train_rows,
+                max_discrete_values=self.max_discrete_values,
+                name=n,
                 extra=None if val is None else val.modalities[m],
             )
             for m, (x, n) in enumerate(zip(train.modalities, train.modality_names, strict=True))
@@ -342,8 +345,12 @@ class InteractionEstimator:
                         [self.coders_[i].n_values for i in source],
                     )
                     self.classifiers_[source] = CountClassifier(
-                        codes, count_y, n_values=size, n_classes=self.n_classes_,
-                        prior=prior, smoothing=self.smoothing,
+                        codes,
+                        count_y,
+                        n_values=size,
+                        n_classes=self.n_classes_,
+                        prior=prior,
+                        smoothing=self.smoothing,
                     )
                     continue
                 module = MLPClassifier(
@@ -361,7 +368,8 @@ class InteractionEstimator:
                 for m, coder in enumerate(self.coders_):
                     if coder.discrete:
                         self.densities_[m] = CountDensity(
-                            count_codes[m], n_values=coder.n_values,
+                            count_codes[m],
+                            n_values=coder.n_values,
                             smoothing=self.smoothing,
                         )
                         continue
@@ -371,8 +379,11 @@ class InteractionEstimator:
                         pick = pick[torch.arange(self.n_components) % pick.numel()]
                     sample = coder.features(train.modalities[m][pick])
                     module = GaussianMixtureDensity(
-                        dim=coder.dim, n_components=self.n_components,
-                        mean=coder.mean, std=coder.std, init_points=sample[: self.n_components],
+                        dim=coder.dim,
+                        n_components=self.n_components,
+                        mean=coder.mean,
+                        std=coder.std,
+                        init_points=sample[: self.n_components],
                     ).to(device)
                     module.init_from_data(sample)
                     self.densities_[m] = module
@@ -396,9 +407,12 @@ class InteractionEstimator:
                 val_part.feats, val_part.y, keep if val_part.rows is None else val_part.rows[keep]
             )
         settings = TrainSettings(
-            max_epochs=self.max_epochs, patience=self.patience,
-            batch_size=self._batch_size(len(train_part)), lr=self.lr,
-            weight_decay=self.weight_decay, progress=self.progress,
+            max_epochs=self.max_epochs,
+            patience=self.patience,
+            batch_size=self._batch_size(len(train_part)),
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            progress=self.progress,
             desc=f"dmil estimate ({self.measure})",
         )
         self.history_ = train_heads(heads, train_part, val_part, settings, generator=gen)
@@ -507,10 +521,15 @@ class InteractionEstimator:
                 *(None if v is None else torch.from_numpy(v) for v in h),
             )
             pairs[(i, j)] = InteractionTable(
-                index=index, label=labels,
+                index=index,
+                label=labels,
                 **{k: v.numpy() for k, v in terms.items()},
-                i1=i_terms[(i,)], i2=i_terms[(j,)], i12=i_terms[(i, j)],
-                h1=h[0], h2=h[1], measure=self.measure,
+                i1=i_terms[(i,)],
+                i2=i_terms[(j,)],
+                i12=i_terms[(i, j)],
+                h1=h[0],
+                h2=h[1],
+                measure=self.measure,
                 modality_names=(self.modality_names_[i], self.modality_names_[j]),
                 true_type=true_type,
             )

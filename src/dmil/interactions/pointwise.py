@@ -71,9 +71,7 @@ def pointwise_mi(
     return picked - log_prior.to(log_proba.device)[labels]
 
 
-def ccs_redundancy(
-    i1: torch.Tensor, i2: torch.Tensor, i12: torch.Tensor
-) -> torch.Tensor:
+def ccs_redundancy(i1: torch.Tensor, i2: torch.Tensor, i12: torch.Tensor) -> torch.Tensor:
     """Ince's pointwise common change in surprisal, shape ``(N,)``.
 
     ``c = i1 + i2 - i12`` is kept where ``sign(c) == sign(i1) == sign(i2) == sign(i12)``

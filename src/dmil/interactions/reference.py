@@ -238,8 +238,9 @@ def discretized_broja(
     rng = check_random_state(random_state)
     labels = dataset.labels.numpy()
     codes = [
-        _cluster(dataset.modalities[m].numpy(), n_components=n_components,
-                 n_clusters=n_clusters, rng=rng)
+        _cluster(
+            dataset.modalities[m].numpy(), n_components=n_components, n_clusters=n_clusters, rng=rng
+        )
         for m in pair
     ]
     shape = (int(codes[0].max()) + 1, int(codes[1].max()) + 1, dataset.n_classes)
@@ -287,8 +288,12 @@ def reference_pid(
             out[(i, j)] = {**pid, "method": "BROJA of the empirical joint (discrete data)"}
         else:
             out[(i, j)] = discretized_broja(
-                dataset, pair=(i, j), n_components=n_components, n_clusters=n_clusters,
-                random_state=random_state, solver=solver,
+                dataset,
+                pair=(i, j),
+                n_components=n_components,
+                n_clusters=n_clusters,
+                random_state=random_state,
+                solver=solver,
             )
         logger.debug("reference for pair %s: %s", (i, j), out[(i, j)])
     return out

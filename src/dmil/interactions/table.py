@@ -166,8 +166,7 @@ class InteractionTable:
         """Write :meth:`columns` as CSV (floats with 6 significant digits), atomically."""
         cols = self.columns()
         text_cols = [
-            np.char.mod("%.6g", v) if v.dtype.kind == "f" else v.astype(str)
-            for v in cols.values()
+            np.char.mod("%.6g", v) if v.dtype.kind == "f" else v.astype(str) for v in cols.values()
         ]
         with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
             writer = csv.writer(fh)
@@ -236,10 +235,21 @@ def combine_pairs(
         [top == 0, top == 1, top == 2], [redundant_source, first, second], pair_names[best]
     )
     return InteractionTable(
-        index=index, label=labels,
-        r=comps[:, 0], u1=comps[:, 1], u2=comps[:, 2], s=comps[:, 3],
-        i1=i1, i2=i2, i12=pick("i12"), h1=pick("h1"), h2=pick("h2"),
-        measure=measure, modality_names=tuple(names), true_type=true_type,
-        pairs=pairs, best_pair=pair_names[best], best_source=best_source,
+        index=index,
+        label=labels,
+        r=comps[:, 0],
+        u1=comps[:, 1],
+        u2=comps[:, 2],
+        s=comps[:, 3],
+        i1=i1,
+        i2=i2,
+        i12=pick("i12"),
+        h1=pick("h1"),
+        h2=pick("h2"),
+        measure=measure,
+        modality_names=tuple(names),
+        true_type=true_type,
+        pairs=pairs,
+        best_pair=pair_names[best],
+        best_source=best_source,
     )
-

@@ -114,7 +114,8 @@ def plot_dominant_by_class(
     ax.set_ylim(0, 1)
     ax.set_xlabel("class")
     ax.set_ylabel("share of samples")
-    ax.set_title(title or f"Dominant interaction per class ({table.measure}; all: {overall})",
-                 fontsize=9)
+    ax.set_title(
+        title or f"Dominant interaction per class ({table.measure}; all: {overall})", fontsize=9
+    )
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     return _save(fig, path)

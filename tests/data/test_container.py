@@ -171,3 +171,15 @@ def test_container_with_modalities_validates_the_tensors() -> None:
         ds.with_modalities([a, b])
     with pytest.raises(ValueError, match=r"tensors: expected 2 tensors .* found 1"):
         ds.with_modalities([a])
+
+
+def test_container_select_modalities_by_name_and_index() -> None:
+    a, b = _mods()
+    c = torch.randn(10, 5)
+    ds = MultimodalDataset({"a": a, "b": b, "c": c}, _labels(), interactions=["S"] * 10)
+    sub = ds.select_modalities(["c", 0])
+    assert sub.modality_names == ("c", "a")
+    assert torch.equal(sub.modalities[0], c) and torch.equal(sub.modalities[1], a)
+    assert sub.interaction_names() == ["S"] * 10
+    with pytest.raises(ValueError, match=r"expected at least 2 modalities, found 1"):
+        ds.select_modalities(["a"])

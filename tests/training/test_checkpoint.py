@@ -25,6 +25,7 @@ def _state(model: nn.Module, epoch: int = 1) -> dict:
         "optimizer": opt,
         "scheduler": torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0, total_iters=0),
         "epoch": epoch,
+        "stage": {"index": 0, "name": "train", "epoch": epoch, "count": 1, "log": []},
         "best": {"epoch": epoch},
         "rng_states": capture_rng_states(),
         "config": TrainConfig().to_dict(),
@@ -67,11 +68,11 @@ def test_save_refuses_a_state_with_wrong_keys(tmp_path, fabric):
 def test_read_fails_loudly_on_unexpected_or_missing_keys(tmp_path, fabric):
     path = save_checkpoint(fabric, tmp_path / "a.ckpt", _state(nn.Linear(3, 2)))
     content = torch.load(path, weights_only=True)
-    content["stage"] = 2
+    content["surplus"] = 2
     torch.save(content, tmp_path / "extra.ckpt")
-    with pytest.raises(ValueError, match=r"unexpected \['stage'\]"):
+    with pytest.raises(ValueError, match=r"unexpected \['surplus'\]"):
         read_checkpoint(tmp_path / "extra.ckpt")
-    del content["stage"], content["optimizer"]
+    del content["surplus"], content["optimizer"]
     torch.save(content, tmp_path / "missing.ckpt")
     with pytest.raises(ValueError, match=r"missing \['optimizer'\]"):
         read_checkpoint(tmp_path / "missing.ckpt")

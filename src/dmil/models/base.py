@@ -2,7 +2,8 @@
 
 A model takes a list of modality tensors ``[(B, ...), ...]`` and returns a
 :class:`ModelOutput`. The training engine only ever calls :meth:`MultimodalModel.forward`,
-:meth:`MultimodalModel.loss` and :meth:`MultimodalModel.on_after_backward`, so
+:meth:`MultimodalModel.loss` (or, in a stage that weights loss terms,
+:meth:`MultimodalModel.loss_terms`) and :meth:`MultimodalModel.on_after_backward`, so
 paradigms (ensemble, joint, ...) and DMIL plug into the same loop, and losses,
 metrics and explanations never re-run the forward pass.
 """
@@ -34,6 +35,10 @@ class ModelOutput:
         Per-sample weights over the components, in ``component_logits`` order.
     aux_losses : dict name -> scalar Tensor
         Extra loss terms the model wants minimised (already weighted).
+    loss_terms : dict name -> scalar Tensor
+        Unweighted loss terms that need no target (e.g. KL divergences and
+        reconstruction errors); :meth:`MultimodalModel.loss_terms` adds the
+        cross-entropies, and a training stage weights them by name.
     """
 
     logits: torch.Tensor
@@ -41,6 +46,7 @@ class ModelOutput:
     component_logits: dict[str, torch.Tensor] | None = None
     gate: torch.Tensor | None = None
     aux_losses: dict[str, torch.Tensor] = field(default_factory=dict)
+    loss_terms: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class MultimodalModel(nn.Module):
@@ -64,6 +70,18 @@ class MultimodalModel(nn.Module):
         for value in output.aux_losses.values():
             total = total + value
         return total
+
+    def loss_terms(self, output: ModelOutput, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every loss term by name, unweighted, for stages that weight them.
+
+        The default: ``"ce"`` (cross-entropy of ``logits``), each entry of
+        ``output.loss_terms`` and each auxiliary loss. Models with several
+        objectives (DMIL) override it.
+        """
+        terms = {"ce": nn.functional.cross_entropy(output.logits, target)}
+        terms.update(output.loss_terms)
+        terms.update(output.aux_losses)
+        return terms
 
     def on_after_backward(self, output: ModelOutput, target: torch.Tensor) -> None:
         """Hook run after ``backward`` and before the optimiser step (e.g. gradient

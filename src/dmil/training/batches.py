@@ -65,8 +65,12 @@ def _as_batch(batch: list[torch.Tensor]) -> list[torch.Tensor]:
     return batch
 
 
+def _as_batches(data: MultimodalDataset | InMemoryBatches) -> InMemoryBatches:
+    return data if isinstance(data, InMemoryBatches) else InMemoryBatches.from_dataset(data)
+
+
 def train_loader(
-    data: MultimodalDataset,
+    data: MultimodalDataset | InMemoryBatches,
     *,
     batch_size: int,
     seed: int,
@@ -77,8 +81,8 @@ def train_loader(
 
     Parameters
     ----------
-    data : MultimodalDataset
-        The training split.
+    data : MultimodalDataset or InMemoryBatches
+        The training split (or already prepared tensors, e.g. cached embeddings).
     batch_size : int
         Samples per step in this process (the global batch divided by ``world_size``).
     seed : int
@@ -91,7 +95,7 @@ def train_loader(
     loader, sampler
         Batches are lists ``[x_1 (B, ...), ..., x_M (B, ...), y (B,)]``.
     """
-    dataset = InMemoryBatches.from_dataset(data)
+    dataset = _as_batches(data)
     sampler = DistributedSampler(
         dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=False
     )
@@ -109,10 +113,10 @@ def train_loader(
     return loader, sampler
 
 
-def eval_loader(data: MultimodalDataset, *, batch_size: int) -> DataLoader:
+def eval_loader(data: MultimodalDataset | InMemoryBatches, *, batch_size: int) -> DataLoader:
     """A loader over all of ``data`` in its stored order (no shuffling, no sharding)."""
     return DataLoader(
-        InMemoryBatches.from_dataset(data),
+        _as_batches(data),
         batch_size=batch_size,
         shuffle=False,
         num_workers=0,

@@ -4,7 +4,9 @@ A checkpoint is one file written with :meth:`Fabric.save` holding exactly the ke
 :data:`CHECKPOINT_KEYS`:
 
 * ``model``, ``optimizer``, ``scheduler``: state dicts;
-* ``epoch``: the last finished epoch (0-based);
+* ``epoch``: the number of finished epochs, over all stages;
+* ``stage``: where the run is in its stages (``index``, ``name``, ``epoch`` finished
+  within the stage, ``count`` of stages);
 * ``best``: the early-stopping state (best epoch, its validation accuracy and loss,
   epochs since an improvement, whether training has finished);
 * ``rng_states``: Python, NumPy, torch (and CUDA) generator states after ``epoch``;
@@ -47,13 +49,14 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 CHECKPOINT_KEYS: tuple[str, ...] = (
     "format",
     "model",
     "optimizer",
     "scheduler",
     "epoch",
+    "stage",
     "best",
     "rng_states",
     "config",

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dmil.training.stages import StageSpec, stages_from_list
+
 __all__ = [
     "ACCELERATORS",
     "OPTIMIZERS",
@@ -79,6 +81,11 @@ class TrainConfig:
         Show a progress bar (rank zero only).
     tensorboard : bool
         Also write TensorBoard scalars (needs the ``tensorboard`` package).
+    stages : tuple of StageSpec
+        Staged training (see :mod:`dmil.training.stages`): the stages run in order, each
+        with its own modules, loss weights, optimiser settings and epochs (fields a stage
+        leaves unset are taken from this config; ``epochs`` is then the sum of the
+        stages' epochs). Empty: one stage with this config's settings.
     """
 
     # ---- optimisation ---------------------------------------------------------------
@@ -105,8 +112,17 @@ class TrainConfig:
     log_every: int = 10
     progress: bool = True
     tensorboard: bool = False
+    # ---- staged training ----------------------------------------------------------------
+    stages: tuple[StageSpec, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "stages", stages_from_list(self.stages))
+        if self.stages and self.epochs != sum(s.epochs for s in self.stages):
+            raise ValueError(
+                f"TrainConfig.epochs ({self.epochs}) must equal the sum of the stages' epochs "
+                f"({sum(s.epochs for s in self.stages)}) when stages are given; "
+                "use scale_stages() to fit stages to an epoch budget."
+            )
         choices = {
             "optimizer": OPTIMIZERS,
             "scheduler": SCHEDULERS,
@@ -166,7 +182,9 @@ class TrainConfig:
     # ------------------------------------------------------------------ conversions
     def to_dict(self) -> dict[str, Any]:
         """The settings as a plain dict (stored in checkpoints and metrics.json)."""
-        return dataclasses.asdict(self)
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["stages"] = [s.to_dict() for s in self.stages]
+        return out
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
@@ -193,3 +211,20 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (validated again)."""
         return self.from_dict({**self.to_dict(), **changes})
+
+    def with_stages(self, stages: tuple[StageSpec, ...] | list[Any]) -> TrainConfig:
+        """A copy running ``stages`` (``epochs`` becomes their total)."""
+        parsed = stages_from_list(stages)
+        return self.replace(stages=parsed, epochs=sum(s.epochs for s in parsed))
+
+    def resolved_stages(self) -> tuple[StageSpec, ...]:
+        """The stages to run: ``stages``, or one stage ``"train"`` from this config."""
+        if self.stages:
+            return self.stages
+        return (StageSpec(name="train", epochs=self.epochs),)
+
+    def for_stage(self, stage: StageSpec) -> TrainConfig:
+        """This config with a stage's overrides applied (and no stages), which is what
+        the optimiser, schedule and early stopping of that stage use."""
+        values = {**self.to_dict(), **stage.overrides(), "stages": ()}
+        return self.from_dict(values)

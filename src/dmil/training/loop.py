@@ -1,15 +1,20 @@
 """The training loop: explicit epochs on Lightning Fabric, selection on validation only.
 
-One epoch is: set the sampler's epoch (seeded permutation), take optimiser steps
-(``model(inputs)`` -> ``model.loss`` -> ``fabric.backward`` -> ``model.on_after_backward``
--> optional clipping -> ``optimizer.step``), measure validation loss and accuracy, step
-the schedule, update the early-stopping state, write ``best.ckpt`` when validation
-improved and ``last.ckpt`` always, and append a row to ``metrics.csv``. The test split
-never enters this module.
+A run is a list of stages (:mod:`dmil.training.stages`; one stage unless the config
+gives several). A stage freezes and unfreezes modules, starts a fresh optimiser and
+schedule, and runs epochs until its budget or its early stopping ends it; then its best
+validation weights are loaded and start the next stage. One epoch is: set the sampler's
+epoch (seeded permutation), take optimiser steps (``model(inputs)`` -> the stage's loss
+-> ``fabric.backward`` -> ``model.on_after_backward`` -> optional clipping ->
+``optimizer.step``), measure validation loss and accuracy, step the schedule, update the
+stage's early-stopping state, write ``best.ckpt`` when validation improved and
+``last.ckpt`` always, and append a row to ``metrics.csv``. The test split never enters
+this module.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
@@ -26,7 +31,7 @@ from tqdm.auto import tqdm
 
 from dmil.data.container import MultimodalDataset
 from dmil.models.base import MultimodalModel
-from dmil.training.batches import eval_loader, train_loader
+from dmil.training.batches import InMemoryBatches, eval_loader, train_loader
 from dmil.training.checkpoint import (
     capture_rng_states,
     load_state_into,
@@ -38,6 +43,7 @@ from dmil.training.config import TrainConfig
 from dmil.training.fabric import build_fabric
 from dmil.training.metrics_log import MetricsLog
 from dmil.training.optim import build_optimizer, build_scheduler, current_lr, step_scheduler
+from dmil.training.stages import StagePlan, StageSpec, plan_stage
 
 __all__ = ["TRAJECTORY_FIELDS", "FitResult", "fit", "validate"]
 
@@ -57,6 +63,7 @@ TRAJECTORY_FIELDS: tuple[str, ...] = (
     "patience",
     "grad_clip",
     "seed",
+    "stages",
 )
 
 
@@ -92,6 +99,9 @@ class FitResult:
     wrapped_model : object
         The same model as set up by Fabric (applies the precision settings; use it for
         predictions on the run's device).
+    stages : list of dict
+        Per stage: ``name``, ``epochs_run``, ``best_epoch`` (global), ``best_val_accuracy``,
+        ``train_seconds`` and whether the encoders' outputs were cached.
     """
 
     model: MultimodalModel
@@ -107,13 +117,39 @@ class FitResult:
     last_checkpoint: Path | None = None
     resumed_from_epoch: int = 0
     wrapped_model: Any = None
+    stages: list[dict[str, Any]] = field(default_factory=list)
 
 
-def validate(fabric: Fabric, model: Any, loader: Any) -> tuple[float, float]:
-    """Accuracy and mean cross-entropy of ``model.logits`` over a whole loader.
+def _monitored_logits(output: Any, monitor: str) -> torch.Tensor:
+    """The logits a stage is judged by (see :data:`dmil.training.stages.MONITORS`)."""
+    if monitor == "logits":
+        return output.logits
+    if not output.modality_logits:
+        raise ValueError(
+            "stage monitor 'modality_mean' needs a model that returns modality_logits."
+        )
+    return torch.stack([F.log_softmax(m.float(), dim=1) for m in output.modality_logits]).mean(0)
+
+
+def validate(
+    fabric: Fabric,
+    model: Any,
+    loader: Any,
+    *,
+    monitor: str = "logits",
+    embedded: bool = False,
+) -> tuple[float, float]:
+    """Accuracy and mean cross-entropy over a whole loader.
 
     Every process evaluates the whole split (the split is not sharded), so all
     processes reach the same early-stopping decision.
+
+    Parameters
+    ----------
+    monitor : {"logits", "modality_mean"}
+        Which prediction is measured.
+    embedded : bool
+        The loader yields encoder outputs (a stage with cached encoders).
 
     Returns
     -------
@@ -121,10 +157,11 @@ def validate(fabric: Fabric, model: Any, loader: Any) -> tuple[float, float]:
     """
     model.eval()
     correct, total, loss_sum = 0, 0, 0.0
+    kwargs = {"embedded": True} if embedded else {}
     with torch.no_grad():
         for batch in loader:
             *inputs, target = fabric.to_device(batch)
-            logits = model(list(inputs)).logits.float()
+            logits = _monitored_logits(model(list(inputs), **kwargs), monitor).float()
             loss_sum += float(F.cross_entropy(logits, target, reduction="sum"))
             correct += int((logits.argmax(dim=1) == target).sum())
             total += int(target.numel())
@@ -133,17 +170,118 @@ def validate(fabric: Fabric, model: Any, loader: Any) -> tuple[float, float]:
     return correct / total, loss_sum / total
 
 
+def stage_loss(
+    model: MultimodalModel, output: Any, target: torch.Tensor, stage: StageSpec
+) -> torch.Tensor:
+    """The loss a stage minimises: the model's own loss, or ``sum_t w_t * term_t``.
+
+    Raises
+    ------
+    ValueError
+        If the stage weights a term the model does not produce (listing those it does).
+    """
+    if stage.loss_weights is None:
+        return model.loss(output, target)
+    terms = model.loss_terms(output, target)
+    known = set(terms) | set(getattr(model, "loss_term_names", ()))
+    unknown = sorted(set(stage.loss_weights) - known)
+    if unknown:
+        raise ValueError(
+            f"stage '{stage.name}': loss_weights name {unknown}, which "
+            f"{type(model).__name__} does not produce; its terms: {', '.join(sorted(known))}."
+        )
+    total: torch.Tensor | None = None
+    for name, weight in stage.loss_weights.items():
+        if weight == 0 or name not in terms:
+            continue
+        part = weight * terms[name]
+        total = part if total is None else total + part
+    if total is None:
+        raise ValueError(
+            f"stage '{stage.name}': every weighted loss term is zero or absent; nothing to "
+            "minimise."
+        )
+    return total
+
+
+@dataclass
+class _StageData:
+    """The loaders of one stage (raw inputs, or cached encoder outputs)."""
+
+    loader: Any
+    sampler: Any
+    val_loader: Any
+    embedded: bool
+
+
+def _encode_all(
+    fabric: Fabric, model: MultimodalModel, data: MultimodalDataset, batch_size: int
+) -> list[torch.Tensor]:
+    """Outputs of the (frozen, evaluation-mode) encoders for every sample, plus labels."""
+    chunks: list[list[torch.Tensor]] = []
+    was_training = model.training
+    model.eval()
+    with torch.no_grad(), fabric.autocast():
+        for batch in eval_loader(data, batch_size=batch_size):
+            *inputs, _ = fabric.to_device(batch)
+            chunks.append([z.float() for z in model.encode(list(inputs))])
+    model.train(was_training)
+    tensors = [torch.cat([c[m] for c in chunks]) for m in range(len(chunks[0]))]
+    tensors.append(data.labels.to(fabric.device))
+    return tensors
+
+
+def _stage_data(
+    fabric: Fabric,
+    model: MultimodalModel,
+    plan: StagePlan,
+    stage: StageSpec,
+    train: MultimodalDataset,
+    val: MultimodalDataset,
+    config: TrainConfig,
+) -> _StageData:
+    world = fabric.world_size
+    per_process = config.batch_size // world
+    embedded = bool(
+        stage.cache_frozen and plan.encoders_frozen and getattr(model, "supports_embedded", False)
+    )
+    if embedded:
+        train_data: Any = InMemoryBatches(_encode_all(fabric, model, train, config.eval_batch_size))
+        val_data: Any = InMemoryBatches(_encode_all(fabric, model, val, config.eval_batch_size))
+        logger.info("stage '%s': encoders frozen; training on their cached outputs", stage.name)
+    else:
+        train_data, val_data = train, val
+    loader, sampler = train_loader(
+        train_data,
+        batch_size=per_process,
+        seed=config.seed,
+        rank=fabric.global_rank,
+        world_size=world,
+    )
+    # Not wrapped by fabric.setup_dataloaders: its wrapper numbers epochs by how often the
+    # loader was iterated in this process, which restarts at 0 after a resume. The epoch
+    # is set explicitly and batches are moved with fabric.to_device.
+    return _StageData(
+        loader=loader,
+        sampler=sampler,
+        val_loader=eval_loader(val_data, batch_size=config.eval_batch_size),
+        embedded=embedded,
+    )
+
+
 def _train_epoch(
     fabric: Fabric,
     fmodel: Any,
     foptimizer: Any,
-    loader: Any,
+    data: _StageData,
     *,
     raw_model: MultimodalModel,
+    plan: StagePlan,
+    stage: StageSpec,
     config: TrainConfig,
     bar: Any,
 ) -> tuple[float, int, float]:
-    """One pass over ``loader``: forward, loss, backward, hook, clipping, step.
+    """One pass over the stage's loader: forward, loss, backward, hook, clipping, step.
 
     Returns
     -------
@@ -154,14 +292,15 @@ def _train_epoch(
     step_seconds : float
         Wall time of the optimisation steps (this process).
     """
-    fmodel.train()
+    plan.set_modes(raw_model, training=True)
+    kwargs = {"embedded": True} if data.embedded else {}
     loss_sum = torch.zeros((), dtype=torch.float64, device=fabric.device)
     seen = torch.zeros((), dtype=torch.float64, device=fabric.device)
     start = time.perf_counter()
-    for step, batch in enumerate(loader, start=1):
+    for step, batch in enumerate(data.loader, start=1):
         *inputs, target = fabric.to_device(batch)
-        output = fmodel(list(inputs))  # ModelOutput: logits (B, C), modality_logits M x (B, C)
-        loss = raw_model.loss(output, target)
+        output = fmodel(list(inputs), **kwargs)  # ModelOutput: logits (B, C), ...
+        loss = stage_loss(raw_model, output, target, stage)
         foptimizer.zero_grad(set_to_none=True)
         fabric.backward(loss)
         raw_model.on_after_backward(output, target)
@@ -187,6 +326,17 @@ def _improved(acc: float, loss: float, best: Mapping[str, Any]) -> bool:
     return acc == best["val_accuracy"] and loss < best["val_loss"]
 
 
+def _fresh_best() -> dict[str, Any]:
+    return {
+        "epoch": 0,
+        "val_accuracy": -math.inf,
+        "val_loss": math.inf,
+        "bad_epochs": 0,
+        "finished": False,
+        "stopped_early": False,
+    }
+
+
 def _check_resume(
     content: Mapping[str, Any],
     *,
@@ -196,22 +346,23 @@ def _check_resume(
     path: Path,
 ) -> None:
     stored = content["config"]
+    requested = config.to_dict()
     diffs = [
-        f"{k}: checkpoint {stored.get(k)!r}, requested {getattr(config, k)!r}"
+        f"{k}: checkpoint {stored.get(k)!r}, requested {requested[k]!r}"
         for k in TRAJECTORY_FIELDS
-        if stored.get(k) != getattr(config, k)
+        if stored.get(k) != requested[k]
     ]
     if diffs:
         raise ValueError(
             f"cannot resume from {path}: the training settings differ ({'; '.join(diffs)}). "
             "Resume with the stored settings or start a new run with --overwrite."
         )
-    for what, requested in (("model_config", model_config), ("extra", extra)):
-        if dict(content[what]) != dict(requested or {}):
+    for what, requested_part in (("model_config", model_config), ("extra", extra)):
+        if dict(content[what]) != dict(requested_part or {}):
             raise ValueError(
                 f"cannot resume from {path}: {what} differs (checkpoint {content[what]!r}, "
-                f"requested {dict(requested or {})!r}). Resume with the same dataset, method "
-                "and model settings, or start a new run with --overwrite."
+                f"requested {dict(requested_part or {})!r}). Resume with the same dataset, "
+                "method and model settings, or start a new run with --overwrite."
             )
 
 
@@ -227,7 +378,7 @@ def fit(
     model_config: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> FitResult:
-    """Train ``model`` on ``train``, selecting the epoch by accuracy on ``val``.
+    """Train ``model`` on ``train`` stage by stage, selecting epochs by accuracy on ``val``.
 
     Parameters
     ----------
@@ -238,7 +389,7 @@ def fit(
         Training and validation splits; their modalities (``(N, ...)`` each) are what
         the model takes.
     config : TrainConfig
-        Every training setting.
+        Every training setting, including the stages (``config.resolved_stages()``).
     fabric : Fabric, optional
         An already launched Fabric object; built from ``config`` when omitted.
     out_dir : path, optional
@@ -246,9 +397,9 @@ def fit(
         nothing is written and the best weights are kept in memory.
     resume : bool
         Continue from ``out_dir/last.ckpt`` when it exists (the stored training settings,
-        ``model_config`` and ``extra`` must match the requested ones). A resumed run
-        computes exactly what the uninterrupted run would have computed on the same
-        hardware.
+        ``model_config`` and ``extra`` must match the requested ones), inside whichever
+        stage it was written. A resumed run computes exactly what the uninterrupted run
+        would have computed on the same hardware.
     model_config : mapping, optional
         Keyword arguments that rebuild the model (stored in the checkpoints).
     extra : mapping, optional
@@ -257,6 +408,7 @@ def fit(
     Returns
     -------
     FitResult
+        With the weights of the best validation epoch of the last stage.
     """
     if fabric is None:
         fabric = build_fabric(config)
@@ -266,119 +418,166 @@ def fit(
     last_path = None if out is None else out / "last.ckpt"
     best_path = None if out is None else out / "best.ckpt"
     world = fabric.world_size
-    per_process = config.batch_size // world
     if config.batch_size % world:
         raise ValueError(
             f"batch_size {config.batch_size} is not divisible by the {world} processes; "
             "choose a multiple of the number of devices."
         )
-
+    stages = config.resolved_stages()
     raw_model = model
-    optimizer = build_optimizer(raw_model, config)
-    scheduler = build_scheduler(optimizer, config)
-    fmodel, foptimizer = fabric.setup(raw_model, optimizer)
-    loader, sampler = train_loader(
-        train, batch_size=per_process, seed=config.seed, rank=fabric.global_rank, world_size=world
-    )
-    # Not wrapped by fabric.setup_dataloaders: its wrapper numbers epochs by how often the
-    # loader was iterated in this process, which restarts at 0 after a resume. The epoch
-    # is set explicitly below and batches are moved with fabric.to_device.
-    val_loader = eval_loader(val, batch_size=config.eval_batch_size)
 
-    best: dict[str, Any] = {
-        "epoch": 0,
-        "val_accuracy": -math.inf,
-        "val_loss": math.inf,
-        "bad_epochs": 0,
-        "finished": False,
-        "stopped_early": False,
-    }
+    run: dict[str, Any] = {"stage": 0, "stage_epoch": 0, "epoch": 0}
+    best = _fresh_best()
     history: list[dict[str, Any]] = []
     timing = {"train_seconds": 0.0, "step_seconds": 0.0, "samples": 0}
-    start_epoch = 0
-    best_state: dict[str, torch.Tensor] | None = None
-
+    stage_log: list[dict[str, Any]] = []
+    resumed: Mapping[str, Any] | None = None
     if resume and last_path is not None and last_path.is_file():
-        content = read_checkpoint(last_path)
+        resumed = read_checkpoint(last_path)
         _check_resume(
-            content, config=config, model_config=model_config, extra=extra, path=last_path
+            resumed, config=config, model_config=model_config, extra=extra, path=last_path
         )
-        load_state_into(
-            content,
-            model=raw_model,
-            optimizer=optimizer,
-            scheduler=scheduler,
-            source=str(last_path),
+        load_state_into(resumed, model=raw_model, source=str(last_path))
+        run = {
+            "stage": int(resumed["stage"]["index"]),
+            "stage_epoch": int(resumed["stage"]["epoch"]),
+            "epoch": int(resumed["epoch"]),
+        }
+        best = dict(resumed["best"])
+        history = [dict(r) for r in resumed["history"]]
+        timing = dict(resumed["timing"])
+        stage_log = [dict(r) for r in resumed["stage"].get("log", [])]
+        logger.info(
+            "resuming from %s after epoch %d (stage '%s', epoch %d of it)",
+            last_path,
+            run["epoch"],
+            stages[run["stage"]].name,
+            run["stage_epoch"],
         )
-        start_epoch = int(content["epoch"])
-        best = dict(content["best"])
-        history = [dict(r) for r in content["history"]]
-        timing = dict(content["timing"])
-        restore_rng_states(content["rng_states"])
-        logger.info("resuming from %s after epoch %d", last_path, start_epoch)
     elif resume:
         logger.info("no checkpoint at %s; starting a fresh run", last_path)
-    resumed_from = start_epoch
+    resumed_from = run["epoch"]
 
     log = MetricsLog(out, enabled=fabric.is_global_zero, tensorboard=config.tensorboard)
     bar = tqdm(
         total=config.epochs,
-        initial=start_epoch,
-        desc="train",
+        initial=run["epoch"],
+        desc=stages[run["stage"]].name,
         unit="epoch",
         disable=not (config.progress and fabric.is_global_zero),
         leave=False,
     )
-
-    def state(epoch: int) -> dict[str, Any]:
-        return {
-            "model": raw_model,
-            "optimizer": optimizer,
-            "scheduler": scheduler,
-            "epoch": epoch,
-            "best": dict(best),
-            "rng_states": capture_rng_states(),
-            "config": config.to_dict(),
-            "model_config": dict(model_config or {}),
-            "history": [dict(r) for r in history],
-            "timing": dict(timing),
-            "extra": dict(extra or {}),
-        }
-
+    fmodel: Any = None
+    best_state: dict[str, torch.Tensor] | None = None
     try:
-        epoch = start_epoch
-        while not best["finished"] and epoch < config.epochs:
-            epoch += 1
-            t_epoch = time.perf_counter()
-            sampler.set_epoch(epoch - 1)
-            train_loss, n_seen, step_seconds = _train_epoch(
-                fabric, fmodel, foptimizer, loader, raw_model=raw_model, config=config, bar=bar
-            )
-            if not math.isfinite(train_loss):
-                raise FloatingPointError(
-                    f"training loss became {train_loss} in epoch {epoch}; lower the learning "
-                    "rate or check the inputs."
+        for index in range(run["stage"], len(stages)):
+            stage = stages[index]
+            scfg = config.for_stage(stage)
+            plan = plan_stage(raw_model, stage)
+            plan.apply(raw_model)
+            optimizer = build_optimizer(raw_model, scfg)
+            scheduler = build_scheduler(optimizer, scfg)
+            # A fresh wrapper per stage: DDP must see which parameters now train.
+            fmodel = None
+            gc.collect()
+            fmodel = fabric.setup_module(raw_model)
+            foptimizer = fabric.setup_optimizers(optimizer)
+            if resumed is not None and index == run["stage"]:
+                load_state_into(
+                    resumed,
+                    model=raw_model,
+                    optimizer=optimizer,
+                    scheduler=scheduler,
+                    source=str(last_path),
                 )
-
-            val_acc, val_loss = validate(fabric, fmodel, val_loader)
-            epoch_seconds = time.perf_counter() - t_epoch
-            lr = current_lr(optimizer)
-            step_scheduler(scheduler, val_accuracy=val_acc)
-            improved = _improved(val_acc, val_loss, best)
-            if improved:
-                best.update(epoch=epoch, val_accuracy=val_acc, val_loss=val_loss, bad_epochs=0)
-                if out is None:
-                    best_state = {k: v.detach().clone() for k, v in raw_model.state_dict().items()}
+                restore_rng_states(resumed["rng_states"])
             else:
-                best["bad_epochs"] += 1
-            stop = config.patience > 0 and best["bad_epochs"] >= config.patience
-            best["stopped_early"] = bool(stop and epoch < config.epochs)
-            best["finished"] = bool(stop or epoch >= config.epochs)
-            timing["train_seconds"] += epoch_seconds
-            timing["step_seconds"] += step_seconds
-            timing["samples"] += n_seen
-            history.append(
-                {
+                best.clear()
+                best.update(_fresh_best())
+                run["stage_epoch"] = 0
+            run["stage"] = index
+            t_stage = time.perf_counter()
+            data = _stage_data(fabric, raw_model, plan, stage, train, val, scfg)
+            bar.set_description(stage.name)
+
+            def state(
+                epoch: int,
+                stage_epoch: int,
+                *,
+                _index: int = index,
+                _stage: StageSpec = stage,
+                _optimizer: Any = optimizer,
+                _scheduler: Any = scheduler,
+            ) -> dict[str, Any]:
+                return {
+                    "model": raw_model,
+                    "optimizer": _optimizer,
+                    "scheduler": _scheduler,
+                    "epoch": epoch,
+                    "stage": {
+                        "index": _index,
+                        "name": _stage.name,
+                        "epoch": stage_epoch,
+                        "count": len(stages),
+                        "log": [dict(r) for r in stage_log],
+                    },
+                    "best": dict(best),
+                    "rng_states": capture_rng_states(),
+                    "config": config.to_dict(),
+                    "model_config": dict(model_config or {}),
+                    "history": [dict(r) for r in history],
+                    "timing": dict(timing),
+                    "extra": dict(extra or {}),
+                }
+
+            if index > 0 and run["stage_epoch"] == 0 and last_path is not None:
+                # The previous stage's best weights, a fresh optimiser: resumable from here.
+                save_checkpoint(fabric, last_path, state(run["epoch"], 0))
+
+            while not best["finished"] and run["stage_epoch"] < scfg.epochs:
+                run["epoch"] += 1
+                run["stage_epoch"] += 1
+                epoch = run["epoch"]
+                t_epoch = time.perf_counter()
+                data.sampler.set_epoch(epoch - 1)
+                train_loss, n_seen, step_seconds = _train_epoch(
+                    fabric,
+                    fmodel,
+                    foptimizer,
+                    data,
+                    raw_model=raw_model,
+                    plan=plan,
+                    stage=stage,
+                    config=scfg,
+                    bar=bar,
+                )
+                if not math.isfinite(train_loss):
+                    raise FloatingPointError(
+                        f"training loss became {train_loss} in epoch {epoch} (stage "
+                        f"'{stage.name}'); lower the learning rate or check the inputs."
+                    )
+                val_acc, val_loss = validate(
+                    fabric, fmodel, data.val_loader, monitor=stage.monitor, embedded=data.embedded
+                )
+                epoch_seconds = time.perf_counter() - t_epoch
+                lr = current_lr(optimizer)
+                step_scheduler(scheduler, val_accuracy=val_acc)
+                improved = _improved(val_acc, val_loss, best)
+                if improved:
+                    best.update(epoch=epoch, val_accuracy=val_acc, val_loss=val_loss, bad_epochs=0)
+                    if out is None:
+                        best_state = {
+                            k: v.detach().clone() for k, v in raw_model.state_dict().items()
+                        }
+                else:
+                    best["bad_epochs"] += 1
+                stop = scfg.patience > 0 and best["bad_epochs"] >= scfg.patience
+                best["stopped_early"] = bool(stop and run["stage_epoch"] < scfg.epochs)
+                best["finished"] = bool(stop or run["stage_epoch"] >= scfg.epochs)
+                timing["train_seconds"] += epoch_seconds
+                timing["step_seconds"] += step_seconds
+                timing["samples"] += n_seen
+                row = {
                     "epoch": epoch,
                     "train_loss": train_loss,
                     "val_loss": val_loss,
@@ -388,45 +587,71 @@ def fit(
                     "samples_per_second": n_seen / max(step_seconds, 1e-12),
                     "epoch_seconds": epoch_seconds,
                 }
+                if config.stages:
+                    row = {"stage": stage.name, **row}
+                history.append(row)
+                if best["finished"]:
+                    stage_log.append(
+                        {
+                            "name": stage.name,
+                            "epochs_run": run["stage_epoch"],
+                            "best_epoch": best["epoch"],
+                            "best_val_accuracy": best["val_accuracy"],
+                            "stopped_early": best["stopped_early"],
+                            "train_seconds": sum(
+                                r["epoch_seconds"] for r in history if r.get("stage") == stage.name
+                            )
+                            if config.stages
+                            else timing["train_seconds"],
+                            "cached_encoders": data.embedded,
+                        }
+                    )
+                # Best first, then last: a kill between the two leaves last.ckpt one epoch
+                # behind, and the resumed run recomputes (and rewrites) the same best.ckpt.
+                if improved and best_path is not None:
+                    save_checkpoint(fabric, best_path, state(epoch, run["stage_epoch"]))
+                if last_path is not None:
+                    save_checkpoint(fabric, last_path, state(epoch, run["stage_epoch"]))
+                log.write(history)
+                bar.update(1)
+                bar.set_postfix(
+                    loss=f"{train_loss:.4f}",
+                    val_acc=f"{val_acc:.4f}",
+                    best=best["epoch"],
+                    refresh=True,
+                )
+                # The progress bar already shows this; without it, log it at INFO.
+                logger.log(
+                    logging.INFO if bar.disable and fabric.is_global_zero else logging.DEBUG,
+                    "%sepoch %d/%d: train_loss %.4f val_loss %.4f val_acc %.4f%s",
+                    f"[{stage.name}] " if config.stages else "",
+                    epoch,
+                    bar.total,
+                    train_loss,
+                    val_loss,
+                    val_acc,
+                    " *" if improved else "",
+                )
+            if best["epoch"] == 0:
+                raise RuntimeError(
+                    f"stage '{stage.name}' finished without a single validated epoch."
+                )
+            best_state = _load_stage_best(
+                raw_model, best_path=best_path, best_state=best_state, best=best, index=index
             )
-            # Best first, then last: a kill between the two leaves last.ckpt one epoch
-            # behind, and the resumed run recomputes (and rewrites) the same best.ckpt.
-            if improved and best_path is not None:
-                save_checkpoint(fabric, best_path, state(epoch))
-            if last_path is not None:
-                save_checkpoint(fabric, last_path, state(epoch))
-            log.write(history)
-            bar.update(1)
-            bar.set_postfix(
-                loss=f"{train_loss:.4f}", val_acc=f"{val_acc:.4f}", best=best["epoch"], refresh=True
-            )
-            # The progress bar already shows this; without it, log it at INFO.
-            logger.log(
-                logging.INFO if bar.disable and fabric.is_global_zero else logging.DEBUG,
-                "epoch %d/%d: train_loss %.4f val_loss %.4f val_acc %.4f%s",
-                epoch,
-                config.epochs,
-                train_loss,
-                val_loss,
-                val_acc,
-                " *" if improved else "",
+            logger.debug(
+                "stage '%s' done in %.1f s: best epoch %d, val_acc %.4f",
+                stage.name,
+                time.perf_counter() - t_stage,
+                best["epoch"],
+                best["val_accuracy"],
             )
     finally:
         bar.close()
         log.close()
 
-    if best["epoch"] == 0:
-        raise RuntimeError("training finished without a single validated epoch.")
-    if best_path is not None:
-        content = read_checkpoint(best_path)
-        if int(content["epoch"]) != best["epoch"]:
-            raise RuntimeError(
-                f"{best_path} holds epoch {content['epoch']} but the run selected epoch "
-                f"{best['epoch']}; the run directory is inconsistent. Start a new run."
-            )
-        load_state_into(content, model=raw_model, source=str(best_path))
-    elif best_state is not None:
-        raw_model.load_state_dict(best_state)
+    for param in raw_model.parameters():
+        param.requires_grad_(True)
     raw_model.eval()
     samples_per_second = timing["samples"] / max(timing["step_seconds"], 1e-12)
     return FitResult(
@@ -443,4 +668,29 @@ def fit(
         last_checkpoint=last_path,
         resumed_from_epoch=resumed_from,
         wrapped_model=fmodel,
+        stages=stage_log,
     )
+
+
+def _load_stage_best(
+    model: MultimodalModel,
+    *,
+    best_path: Path | None,
+    best_state: dict[str, torch.Tensor] | None,
+    best: Mapping[str, Any],
+    index: int,
+) -> dict[str, torch.Tensor] | None:
+    """Load the weights of the finished stage's best epoch into ``model``."""
+    if best_path is not None:
+        content = read_checkpoint(best_path)
+        if int(content["epoch"]) != best["epoch"] or int(content["stage"]["index"]) != index:
+            raise RuntimeError(
+                f"{best_path} holds epoch {content['epoch']} of stage "
+                f"{content['stage']['index']} but the run selected epoch {best['epoch']} of "
+                f"stage {index}; the run directory is inconsistent. Start a new run."
+            )
+        load_state_into(content, model=model, source=str(best_path))
+        return None
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return best_state

@@ -75,7 +75,7 @@ def test_container_rejects_labels_out_of_range() -> None:
 def test_container_rejects_negative_labels() -> None:
     y = _labels()
     y[0] = -1
-    with pytest.raises(ValueError, match=r"labels must lie in 0..1.*from -1"):
+    with pytest.raises(ValueError, match=r"labels must lie in 0..C-1.*from -1"):
         MultimodalDataset(_mods(), y)
 
 
@@ -183,3 +183,56 @@ def test_container_select_modalities_by_name_and_index() -> None:
     assert sub.interaction_names() == ["S"] * 10
     with pytest.raises(ValueError, match=r"expected at least 2 modalities, found 1"):
         ds.select_modalities(["a"])
+
+
+# ---------------------------------------------------------------- class ids bounded by N
+def test_container_label_gap_is_an_error_naming_the_missing_ids() -> None:
+    y = torch.tensor([0, 5] * 5)
+    with pytest.raises(ValueError, match=r"2 distinct labels but the largest is 5, so 4 id\(s\) "):
+        MultimodalDataset(_mods(), y)
+    with pytest.raises(ValueError, match=r"missing: \[1, 2, 3, 4\]"):
+        MultimodalDataset(_mods(), y)
+
+
+def test_container_huge_label_fails_fast_without_a_class_list() -> None:
+    y = _labels()
+    y[7] = 2**40
+    with pytest.raises(ValueError, match=r"largest is 1099511627776.*\[2, 3, 4, .*, 11, \.\.\.\]"):
+        MultimodalDataset(_mods(), y)
+    with pytest.raises(ValueError, match=r"labels must lie in 0..1 \(C = 2 classes\)"):
+        MultimodalDataset(_mods(), y, class_names=["a", "b"])
+
+
+def test_container_declared_class_names_allow_absent_classes() -> None:
+    ds = MultimodalDataset(_mods(), _labels(), class_names=["a", "b", "c"])
+    assert ds.n_classes == 3 and ds.class_counts().tolist() == [5, 5, 0]
+    three = MultimodalDataset(_mods(), torch.arange(10) % 3)
+    assert three.class_names == ("0", "1", "2")
+
+
+# ---------------------------------------------------------------- modality shapes and dtypes
+def test_container_rejects_one_dimensional_modality() -> None:
+    a, _ = _mods()
+    with pytest.raises(ValueError, match=r"modality 'x2' has shape \(10,\).*to \(N, 1\)"):
+        MultimodalDataset([a, torch.randn(10)], _labels())
+
+
+def test_container_rejects_zero_width_modality() -> None:
+    a, _ = _mods()
+    with pytest.raises(ValueError, match=r"modality 'x1' has shape \(10, 0\): zero features"):
+        MultimodalDataset([torch.zeros(10, 0), a], _labels())
+    with pytest.raises(ValueError, match=r"modality 'x2' has shape \(10, 3, 0\): zero features"):
+        MultimodalDataset([a, torch.zeros(10, 3, 0)], _labels())
+
+
+def test_container_complex_message_talks_about_complex_numbers() -> None:
+    a, _ = _mods()
+    with pytest.raises(TypeError, match=r"modality 'x2' holds complex numbers") as info:
+        MultimodalDataset([a, torch.randn(10, 2, dtype=torch.complex64)], _labels())
+    assert "boolean" not in str(info.value).lower()
+
+
+def test_container_rejects_meta_tensor() -> None:
+    a, _ = _mods()
+    with pytest.raises(ValueError, match=r"modality 'x2' is a tensor on the 'meta' device"):
+        MultimodalDataset([a, torch.empty(10, 3, device="meta")], _labels())

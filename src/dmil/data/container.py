@@ -27,6 +27,11 @@ SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 def _as_tensor(value: Any, what: str) -> torch.Tensor:
     """Turn an array-like into a tensor without changing its dtype."""
     if isinstance(value, torch.Tensor):
+        if value.is_meta:
+            raise ValueError(
+                f"{what} is a tensor on the 'meta' device: it has a shape but no values. "
+                "Pass (or save) the materialised tensor on the CPU instead."
+            )
         return value.detach().cpu()
     try:
         array = np.asarray(value)
@@ -46,8 +51,25 @@ def _check_modality(name: str, tensor: torch.Tensor) -> None:
             f"modality '{name}' must have shape (N, ...); found a scalar. "
             "Stack samples along the first axis."
         )
+    if tensor.dim() == 1:
+        raise ValueError(
+            f"modality '{name}' has shape {tuple(tensor.shape)}: one scalar per sample, "
+            "but a modality needs shape (N, d, ...). Reshape it to (N, 1) "
+            "(x.reshape(-1, 1)) if you really mean one feature per sample."
+        )
+    if any(size == 0 for size in tensor.shape[1:]):
+        raise ValueError(
+            f"modality '{name}' has shape {tuple(tensor.shape)}: zero features per sample. "
+            "Every modality needs at least one value per sample; drop the empty modality."
+        )
     dtype = tensor.dtype
-    if dtype == torch.bool or dtype.is_complex:
+    if dtype.is_complex:
+        raise TypeError(
+            f"modality '{name}' holds complex numbers (dtype {dtype}); expected real-valued "
+            "features (floating or integer). Split real and imaginary parts into features "
+            "with torch.view_as_real(x).flatten(1), or keep the magnitude with x.abs()."
+        )
+    if dtype == torch.bool:
         raise TypeError(
             f"modality '{name}' has dtype {dtype}; expected a floating or integer dtype. "
             "Convert booleans with .long() (discrete codes) or .float() (features)."
@@ -68,21 +90,50 @@ def _check_modality(name: str, tensor: torch.Tensor) -> None:
             )
 
 
+def _label_gap_message(present: torch.Tensor, y_max: int, shown: int = 10) -> str:
+    """Describe the class ids missing from ``0..y_max``, listing at most ``shown`` of them.
+
+    The work is bounded by the number of distinct labels, not by ``y_max``.
+    """
+    values = present.tolist()
+    n_missing = y_max + 1 - len(values)
+    missing: list[int] = []
+    expected = 0
+    for v in values:
+        while expected < v and len(missing) < shown:
+            missing.append(expected)
+            expected += 1
+        if len(missing) >= shown:
+            break
+        expected = v + 1
+    listed = ", ".join(map(str, missing)) + (", ..." if n_missing > len(missing) else "")
+    return (
+        f"labels must be the class ids 0..C-1 with every id present; found {len(values)} "
+        f"distinct labels but the largest is {y_max}, so {n_missing} id(s) are missing: "
+        f"[{listed}]. Re-map the labels to 0..{len(values) - 1} (e.g. np.unique(y, "
+        "return_inverse=True)), or pass class_names if those classes exist but are absent "
+        "from this sample."
+    )
+
+
 class MultimodalDataset:
     """A validated multimodal classification dataset.
 
     Parameters
     ----------
     modalities : sequence of tensors or arrays, or mapping name -> tensor
-        ``M >= 2`` inputs, each of shape ``(N, ...)``. Floating or integer dtypes.
+        ``M >= 2`` inputs, each of shape ``(N, d, ...)`` with at least one value per
+        sample (one feature is ``(N, 1)``, not ``(N,)``). Real floating or integer dtypes.
         A mapping also supplies the modality names.
     labels : tensor or array of shape (N,)
         Integer class labels in ``0..C-1``.
     modality_names : sequence of str, optional
         One name per modality (default ``x1, x2, ...``).
     class_names : sequence of str, optional
-        One name per class; ``C = len(class_names)``. Default: ``max(label) + 1``
-        classes named ``"0", "1", ...``.
+        One name per class; ``C = len(class_names)``; labels may leave some of these
+        classes absent. Default: ``C`` is the number of distinct labels, which must be
+        exactly ``0..C-1`` (a gap such as labels ``{0, 5}`` is an error naming the missing
+        ids); the classes are named ``"0", "1", ...``.
     interactions : sequence of str or integer codes of shape (N,), optional
         The true mechanism per sample, one of :data:`INTERACTION_TYPES`.
     groups : integer array of shape (N,), optional
@@ -183,13 +234,22 @@ class MultimodalDataset:
 
         y_min, y_max = int(y.min()), int(y.max())
         if class_names is None:
+            if y_min < 0:
+                raise ValueError(
+                    f"labels must lie in 0..C-1 (class ids); found values from {y_min} to "
+                    f"{y_max}, and a class id cannot be negative. Re-map labels to 0..C-1."
+                )
             if y_max == 0:
                 raise ValueError(
                     "labels hold a single class (every label is 0); a classification dataset "
                     "needs at least 2 classes. Check the label column, or pass class_names "
                     "if other classes exist but are absent from this sample."
                 )
-            class_names = [str(c) for c in range(y_max + 1)]
+            # C comes from the labels present (at most N of them), never from a label's value.
+            present = torch.unique(y)
+            if y_max >= present.numel():
+                raise ValueError(_label_gap_message(present, y_max))
+            class_names = [str(c) for c in range(present.numel())]
         class_names = tuple(str(c) for c in class_names)
         n_classes = len(class_names)
         if y_min < 0 or y_max >= n_classes:

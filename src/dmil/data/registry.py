@@ -7,6 +7,7 @@ imported (``dmil.data`` imports them all).
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import inspect
 import os
@@ -25,11 +26,14 @@ __all__ = [
     "register_dataset",
     "resolve_data_root",
     "sha256_prefix",
+    "unknown_dataset_message",
 ]
 
 DATA_DIR_ENV = "DMIL_DATA_DIR"
 CACHE_DIR_ENV = "DMIL_CACHE_DIR"
 DEFAULT_DATA_DIR = Path("..") / "shared" / "data"
+#: Suffixes of the data files ``read_dataset`` reads (a dataset name never has one).
+DATA_FILE_SUFFIXES = (".pt", ".pth", ".npz")
 
 
 @dataclass(frozen=True)
@@ -85,14 +89,47 @@ def available_datasets() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def _looks_like_a_file(name: str) -> bool:
+    if Path(name).suffix.lower() in DATA_FILE_SUFFIXES:
+        return True
+    try:
+        return Path(name).exists()
+    except (OSError, ValueError):  # names too long for the file system, NUL bytes
+        return False
+
+
+def unknown_dataset_message(name: str) -> str:
+    """The error text for an unregistered ``name``: a close match, a file hint, the names.
+
+    Parameters
+    ----------
+    name : str
+        The name that was asked for.
+    """
+    known = available_datasets()
+    text = f"unknown dataset '{name}'"
+    if _looks_like_a_file(name):
+        text += (
+            "; it looks like a file path, not a registered name: pass a data file with "
+            "--data FILE (or dmil.data.read_dataset(path) from Python)."
+        )
+    else:
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        text += f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ";"
+    return f"{text} known datasets: {', '.join(known)}."
+
+
 def dataset_info(name: str) -> DatasetInfo:
-    """Registry entry for ``name``; an unknown name lists the known ones."""
+    """Registry entry for ``name``.
+
+    An unknown name is a ``ValueError`` suggesting close matches (``difflib``) and
+    listing the known names; a name that looks like a file path (a ``.pt``/``.npz``
+    suffix, or an existing path) is pointed at ``--data FILE`` instead.
+    """
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(
-            f"unknown dataset '{name}'; known datasets: {', '.join(available_datasets())}."
-        ) from None
+        raise ValueError(unknown_dataset_message(str(name))) from None
 
 
 def resolve_data_root(root: str | os.PathLike[str] | None = None) -> Path:

@@ -67,6 +67,13 @@ EXPECTED = {
     "scene15": (4485, {"desc20": (20,), "desc59": (59,), "desc40": (40,)}, 15, None),
     "cub": (600, {"image": (1024,), "text": (300,)}, 10, None),
     "av-digits": (3000, {"image": (1, 8, 8), "audio": (1, 40, 64)}, 10, None),
+    "ccv": (6773, {"stip": (20,), "sift": (20,), "mfcc": (20,)}, 20, None),
+    "tcga-brca": (
+        363,
+        {"mrna": (1761,), "mirna": (138,), "protein": (131,), "cnv": (82,)},
+        5,
+        None,
+    ),
 }
 
 
@@ -159,6 +166,134 @@ def test_rosmap_and_cub_values_match_the_files() -> None:
     assert np.array_equal(cub.labels.numpy(), mat["gt"].ravel().astype(np.int64) - 1)
 
 
+# ---------------------------------------------------------------- ccv and tcga-brca
+@requires_data
+def test_ccv_views_labels_and_values_match_the_file() -> None:
+    from scipy.io import loadmat
+
+    ds = load("ccv")
+    mat = loadmat(DATA_ROOT / "ccv" / "CCV.mat")
+    assert ds.modality_names == ("stip", "sift", "mfcc")
+    for i, name in enumerate(ds.modality_names):
+        assert np.allclose(ds.modality(name).numpy(), mat["X"][0, i], rtol=1e-6, atol=1e-7)
+    assert np.array_equal(ds.labels.numpy(), mat["Y"].ravel().astype(np.int64) - 1)
+    assert ds.class_names == tuple(f"label{k}" for k in range(1, 21))
+    counts = ds.class_counts()
+    assert counts.sum() == 6773 and counts.min() == 105 and counts.max() == 707
+
+
+@requires_data
+def test_tcga_brca_subtypes_and_values_match_the_files() -> None:
+    ds = load("tcga-brca")
+    assert ds.class_names == ("LumA", "LumB", "Basal", "Her2", "Normal")
+    assert ds.class_counts().tolist() == [159, 86, 68, 45, 5]
+    ids = ds.metadata["sample_ids"]
+    assert len(ids) == 363 and ids[0] == "TCGA-A1-A0SH-01"
+    names = ds.metadata["feature_names"]
+    assert {k: len(v) for k, v in names.items()} == {
+        "mrna": 1761,
+        "mirna": 138,
+        "protein": 131,
+        "cnv": 82,
+    }
+    assert names["mrna"][0] == "A2M"
+    # The first feature row of the mRNA file: A2M's ranks of the first three samples.
+    line = (DATA_ROOT / "tcga-brca" / "tkde_mrna_rank.txt").read_text().splitlines()[1]
+    first = [float(v) for v in line.split("\t")[1:4]]
+    assert ds.modality("mrna")[:3, 0].tolist() == first
+    for x in ds.modalities:
+        assert float(x.min()) == 1.0 and float(x.max()) == 363.0
+
+
+@requires_data
+@pytest.mark.parametrize("seed", range(5))
+def test_tcga_brca_default_split_keeps_every_subtype(seed: int) -> None:
+    from dmil.data import split_dataset
+
+    ds = load("tcga-brca")
+    splits = split_dataset(ds, random_state=seed)
+    for part in (splits.train, splits.val, splits.test):
+        assert (part.class_counts() > 0).all()
+    assert sum(len(p) for p in (splits.train, splits.val, splits.test)) == 363
+    assert splits.val.class_counts()[4] >= 1 and splits.test.class_counts()[4] >= 1
+
+
+def _tcga_copy(tmp_path: Path) -> Path:
+    shutil.copytree(DATA_ROOT / "tcga-brca", tmp_path / "tcga-brca")
+    for path in (tmp_path / "tcga-brca").iterdir():
+        path.chmod(0o644)
+    return tmp_path / "tcga-brca"
+
+
+def _rewrite(path: Path, relpath: str, lines: list[str], monkeypatch) -> None:
+    """Write ``lines`` to ``path`` and accept its new checksum for this test."""
+    path.write_text("\n".join(lines) + "\n")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    monkeypatch.setitem(_files.MANIFEST_SHA256, relpath, digest)
+
+
+@requires_data
+def test_tcga_brca_aligns_samples_by_id(tmp_path: Path, monkeypatch) -> None:
+    original = load("tcga-brca")
+    folder = _tcga_copy(tmp_path)
+    path = folder / "tkde_cnv_rank.txt"
+    rows = [line.split("\t") for line in path.read_text().splitlines()]
+    order = np.random.default_rng(0).permutation(363)
+    shuffled = [
+        "\t".join([row[0], *[row[1 + j] for j in order]]) if i else "\t".join(row[j] for j in order)
+        for i, row in enumerate(rows)
+    ]
+    _rewrite(path, "tcga-brca/tkde_cnv_rank.txt", shuffled, monkeypatch)
+    reordered = load("tcga-brca", root=tmp_path)
+    for a, b in zip(reordered.modalities, original.modalities, strict=True):
+        assert torch.equal(a, b)
+    assert torch.equal(reordered.labels, original.labels)
+
+
+@requires_data
+def test_tcga_brca_unmatched_sample_ids_are_named(tmp_path: Path, monkeypatch) -> None:
+    folder = _tcga_copy(tmp_path)
+    path = folder / "tkde_protein_rank.txt"
+    lines = path.read_text().splitlines()
+    lines[0] = lines[0].replace('"TCGA-A2-A04P-01"', '"TCGA-XX-0000-01"')
+    _rewrite(path, "tcga-brca/tkde_protein_rank.txt", lines, monkeypatch)
+    with pytest.raises(ValueError, match=r"tkde_protein_rank.txt do not match") as info:
+        load("tcga-brca", root=tmp_path)
+    message = str(info.value)
+    assert "missing from the protein file: 1 (TCGA-A2-A04P-01)" in message
+    assert "without a PAM50 label: 1 (TCGA-XX-0000-01)" in message
+
+
+@requires_data
+def test_tcga_brca_unknown_subtype_is_named(tmp_path: Path, monkeypatch) -> None:
+    folder = _tcga_copy(tmp_path)
+    path = folder / "tkde_pam50_subset.txt"
+    lines = path.read_text().splitlines()
+    lines[3] = lines[3].replace("Basal", "Claudin")
+    _rewrite(path, "tcga-brca/tkde_pam50_subset.txt", lines, monkeypatch)
+    with pytest.raises(ValueError, match=r"line 4: unknown PAM50 subtype 'Claudin'"):
+        load("tcga-brca", root=tmp_path)
+
+
+@requires_data
+@pytest.mark.parametrize(
+    ("name", "relpath"),
+    [("ccv", "ccv/CCV.mat"), ("tcga-brca", "tcga-brca/tkde_mirna_rank.txt")],
+)
+def test_ccv_and_tcga_checksum_mismatch_raises(name: str, relpath: str, tmp_path: Path) -> None:
+    folder = relpath.split("/")[0]
+    shutil.copytree(DATA_ROOT / folder, tmp_path / folder)
+    target = tmp_path / relpath
+    target.chmod(0o644)
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    target.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=f"checksum mismatch for '{relpath}'") as info:
+        load(name, root=tmp_path)
+    assert _files.MANIFEST_SHA256[relpath] in str(info.value)
+    assert hashlib.sha256(bytes(data)).hexdigest()[:16] in str(info.value)
+
+
 # ---------------------------------------------------------------- av-digits
 @requires_data
 def test_av_digits_images_and_audio_share_the_class(av_2d) -> None:
@@ -244,6 +379,8 @@ def test_mel_filterbank_and_tone_peak() -> None:
         ("scene15", "scene15/Scene-15.mat"),
         ("av-digits", "fsdd/recordings"),
         ("mustard-text", "mustard/sarcasm_data.json"),
+        ("ccv", "ccv/CCV.mat"),
+        ("tcga-brca", "tcga-brca/tkde_pam50_subset.txt"),
     ],
 )
 def test_missing_file_names_file_and_directory(name: str, relpath: str, tmp_path: Path) -> None:

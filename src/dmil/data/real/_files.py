@@ -58,6 +58,12 @@ MANIFEST_SHA256: dict[str, str] = {
     "cub/CUB.mat": "8a864949d9f3767f",
     "mfeat/handwritten_6views.mat": "d731ec02aaa97cf9",
     "mustard/sarcasm_data.json": "ec9533032c5f143f",
+    "ccv/CCV.mat": "1a18848a34c5d6d6",
+    "tcga-brca/tkde_pam50_subset.txt": "658e5531bcc8dd25",
+    "tcga-brca/tkde_mrna_rank.txt": "a2f4c97df4c1aee6",
+    "tcga-brca/tkde_mirna_rank.txt": "f6d53b9118384a8f",
+    "tcga-brca/tkde_protein_rank.txt": "a562c66f2ea96f39",
+    "tcga-brca/tkde_cnv_rank.txt": "906f874d558095c0",
 }
 
 

@@ -392,3 +392,12 @@ def test_npz_garbage_file_is_a_clear_error(tmp_path) -> None:
     path.write_bytes(b"not a zip archive")
     with pytest.raises(ValueError, match=r"could not read .*junk.npz as an .npz archive"):
         read_dataset(path)
+
+
+def test_npz_byte_string_names_are_decoded(tmp_path) -> None:
+    arrays = _npz_arrays()
+    arrays["modality_names"] = np.array([b"a", b"b"])
+    arrays["split"] = np.array([b"train"] * 4 + [b"val"] * 2)
+    ds = read_dataset(_save_npz(tmp_path, arrays))
+    assert ds.modality_names == ("a", "b")
+    assert ds.predefined_split["val"].tolist() == [4, 5]

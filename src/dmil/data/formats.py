@@ -445,7 +445,7 @@ def read_npz(path: str | os.PathLike[str], *, name: str | None = None) -> Multim
     except Exception as exc:
         raise ValueError(f"could not read {path} as an .npz archive: {exc}") from exc
     with archive:
-        names = [str(n) for n in archive["modality_names"].tolist()]
+        names = archive["modality_names"].astype(str).tolist()
         modalities = []
         for n in names:
             key = f"x_{n}"

@@ -1,18 +1,65 @@
-"""Small helpers shared across the package: seeding and atomic file writes."""
+"""Small helpers shared across the package.
+
+* seeding: :func:`check_random_state`;
+* files: :func:`atomic_path` (temporary file, then rename), content digests
+  (:func:`record_sha256`, :func:`verify_sha256`; a ``SHA256SUMS`` file per directory
+  in the format ``sha256sum -c`` reads), free-space checks (:func:`check_free_space`);
+* run directories: :class:`RunLock`, an exclusive lock that keeps two runs out of one
+  output directory;
+* signals: :func:`raise_on_sigterm`, which turns SIGTERM into a :class:`Terminated`
+  exception so that ``finally`` blocks and atomic writers clean up.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import datetime
+import errno
+import fcntl
+import hashlib
+import json
+import logging
 import os
+import shutil
+import signal
+import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_path", "check_random_state"]
+__all__ = [
+    "CHECKSUM_FILE",
+    "LOCK_FILE",
+    "RunDirectoryBusyError",
+    "RunLock",
+    "Terminated",
+    "atomic_path",
+    "check_free_space",
+    "check_random_state",
+    "did_you_mean",
+    "file_sha256",
+    "format_bytes",
+    "merge_checksums",
+    "raise_on_sigterm",
+    "read_checksums",
+    "record_sha256",
+    "verify_sha256",
+]
+
+logger = logging.getLogger(__name__)
 
 RandomState = int | np.random.Generator | None
+
+#: Name of the per-directory digest file (``sha256sum -c SHA256SUMS`` checks it).
+CHECKSUM_FILE = "SHA256SUMS"
+#: Name of the lock file a run keeps in its output directory while it works.
+LOCK_FILE = ".dmil.lock"
+#: Environment variable through which processes launched by a run (DDP ranks) learn
+#: that their parent holds the lock of the run directory.
+_LOCK_ENV = "DMIL_RUN_LOCK"
 
 
 def check_random_state(random_state: RandomState) -> np.random.Generator:
@@ -43,8 +90,10 @@ def _current_umask() -> int:
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
-    A failure inside the block removes the temporary file and leaves any existing
-    ``path`` untouched, so partial results never overwrite good ones.
+    The temporary name is unique per call (``.<name>.<random>.tmp``), so concurrent
+    writers never share one. A failure inside the block -- including an interruption by
+    Ctrl-C or, under :func:`raise_on_sigterm`, SIGTERM -- removes the temporary file and
+    leaves any existing ``path`` untouched, so partial results never overwrite good ones.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -60,3 +109,345 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+# ---------------------------------------------------------------------- digests
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a file's bytes, as 64 hexadecimal digits."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_checksums(directory: str | os.PathLike[str]) -> dict[str, str]:
+    """The ``{file name: sha256}`` entries of ``directory/SHA256SUMS`` (empty if none)."""
+    manifest = Path(directory) / CHECKSUM_FILE
+    if not manifest.is_file():
+        return {}
+    entries: dict[str, str] = {}
+    for number, line in enumerate(manifest.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        digest, sep, name = line.partition("  ")
+        if not sep or len(digest) != 64 or not name:
+            raise ValueError(
+                f"{manifest}, line {number}: expected '<sha256>  <file name>', found {line!r}. "
+                f"Delete {manifest} to stop verifying the files it lists."
+            )
+        entries[name.lstrip("*")] = digest.lower()
+    return entries
+
+
+def _write_checksums(directory: Path, entries: Mapping[str, str]) -> None:
+    with atomic_path(directory / CHECKSUM_FILE) as tmp:
+        tmp.write_text("".join(f"{entries[n]}  {n}\n" for n in sorted(entries)))
+
+
+def record_sha256(*paths: str | os.PathLike[str]) -> None:
+    """Record the digests of files in their directory's ``SHA256SUMS``.
+
+    Entries of other files are kept; the manifest itself is replaced atomically. All
+    ``paths`` must lie in one directory. Missing files are skipped.
+    """
+    files = [Path(p) for p in paths if Path(p).is_file()]
+    if not files:
+        return
+    directory = files[0].parent
+    if any(f.parent != directory for f in files):
+        raise ValueError(f"record_sha256: files must share one directory, found {files}.")
+    entries = read_checksums(directory)
+    entries.update({f.name: file_sha256(f) for f in files})
+    _write_checksums(directory, entries)
+
+
+def merge_checksums(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Add the entries of ``source/SHA256SUMS`` to ``target/SHA256SUMS`` (same names win
+    from ``source``) and remove the source manifest."""
+    src = Path(source)
+    entries = read_checksums(src)
+    (src / CHECKSUM_FILE).unlink(missing_ok=True)
+    if entries:
+        merged = read_checksums(target)
+        merged.update(entries)
+        _write_checksums(Path(target), merged)
+
+
+def verify_sha256(path: str | os.PathLike[str]) -> bool:
+    """Check a file against the digest recorded in its directory's ``SHA256SUMS``.
+
+    Returns
+    -------
+    bool
+        ``True`` when a recorded digest matched, ``False`` when none is recorded.
+
+    Raises
+    ------
+    ValueError
+        When the file's content differs from what was recorded.
+    """
+    file = Path(path)
+    expected = read_checksums(file.parent).get(file.name)
+    if expected is None:
+        return False
+    found = file_sha256(file)
+    if found != expected:
+        raise ValueError(
+            f"{file} is corrupted or was changed after dmil wrote it: its SHA-256 is "
+            f"{found[:16]}..., {file.parent / CHECKSUM_FILE} records {expected[:16]}.... "
+            "Re-create it (rerun the command that wrote it)."
+        )
+    return True
+
+
+# ------------------------------------------------------------------ disk space
+def format_bytes(n: float) -> str:
+    """``1536`` -> ``'1.5 KiB'``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def check_free_space(
+    directory: str | os.PathLike[str], needed: int, *, what: str = "--out", why: str = ""
+) -> None:
+    """Raise ``OSError(ENOSPC)`` unless the file system of ``directory`` has ``needed``
+    bytes free (``why`` says what needs them)."""
+    probe = Path(directory).absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if free < needed:
+        raise OSError(
+            errno.ENOSPC,
+            f"not enough free space for {what} {directory}: {format_bytes(free)} free, "
+            f"about {format_bytes(needed)} needed{f' ({why})' if why else ''}. Free some "
+            f"space or choose another {what}.",
+        )
+
+
+# ----------------------------------------------------------------- run lock
+class RunDirectoryBusyError(RuntimeError):
+    """Another live process holds the lock of the output directory."""
+
+
+#: Locks held by this process: resolved directory -> [lock, nesting depth].
+_HELD: dict[str, list[Any]] = {}
+
+
+class RunLock:
+    """An exclusive lock on an output directory, held while a run works in it.
+
+    The lock is an ``fcntl.flock`` on ``<directory>/.dmil.lock``, which records the
+    holder's pid, host, command and start time. A second run into the same directory
+    fails at once with :class:`RunDirectoryBusyError` naming the holder. The kernel
+    releases the lock when the holder dies, however it dies, so a marker left by a
+    killed run is taken over by the next one. The lock file is removed on release, and
+    so is the directory when this lock created it and nothing else was written there.
+
+    Locks are re-entrant within a process (the command line and the library it calls
+    may both take it), and processes started by the holder for distributed training
+    (which inherit ``DMIL_RUN_LOCK``) share the parent's lock.
+
+    Parameters
+    ----------
+    directory : path
+        The output directory (created if missing).
+    command : str
+        What the holder is doing, for the message another run shows.
+    what : str
+        How messages name the directory (e.g. ``"--out"``).
+    """
+
+    def __init__(
+        self, directory: str | os.PathLike[str], *, command: str = "dmil", what: str = "--out"
+    ) -> None:
+        self.directory = Path(directory)
+        self.command = command
+        self.what = what
+        self._fd: int | None = None
+        self._created: list[Path] = []
+        self._key = ""
+        self._env_before: str | None = None
+        self._borrowed = False
+
+    @property
+    def path(self) -> Path:
+        """The lock file."""
+        return self.directory / LOCK_FILE
+
+    # -------------------------------------------------------------- acquire
+    def acquire(self) -> RunLock:
+        """Take the lock (creating the directory if needed); raise if it is taken."""
+        d = self.directory
+        if d.exists() and not d.is_dir():
+            raise FileExistsError(f"{self.what} {d} exists and is not a directory.")
+        missing = []
+        probe = d.absolute()
+        while not probe.exists():
+            missing.append(probe)
+            probe = probe.parent
+        d.mkdir(parents=True, exist_ok=True)
+        self._created = missing  # deepest first
+        self._key = str(d.resolve())
+        held = _HELD.get(self._key)
+        if held is not None:
+            held[1] += 1
+            self._created = []
+            return self
+        if os.environ.get(_LOCK_ENV) == f"{self._key}:{os.getppid()}":
+            # Launched by the holder (a DDP rank): the parent's lock covers this process.
+            self._borrowed = True
+            _HELD[self._key] = [self, 1]
+            return self
+        try:
+            self._fd = self._lock_file()
+        except BaseException:
+            self._remove_created()
+            raise
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "command": self.command,
+            "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        }
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, (json.dumps(info) + "\n").encode())
+        self._env_before = os.environ.get(_LOCK_ENV)
+        os.environ[_LOCK_ENV] = f"{self._key}:{os.getpid()}"
+        _HELD[self._key] = [self, 1]
+        return self
+
+    def _lock_file(self) -> int:
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise RunDirectoryBusyError(self._busy_message()) from None
+            except BaseException:
+                os.close(fd)
+                raise
+            # The holder we waited for may have removed the file on release: then the
+            # lock is on an orphaned inode and the file must be opened again.
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                return fd
+            os.close(fd)
+
+    def _busy_message(self) -> str:
+        try:
+            info = json.loads(self.path.read_text() or "{}")
+        except (OSError, ValueError):
+            info = {}
+        if info:
+            holder = (
+                f"pid {info.get('pid', '?')} on {info.get('host', '?')}, "
+                f"`{info.get('command', '?')}`, started {info.get('started', '?')}"
+            )
+        else:
+            holder = "it is just starting"
+        return (
+            f"{self.what} {self.directory} is in use by another dmil run ({holder}); wait "
+            f"for it to finish or choose another {self.what}."
+        )
+
+    # -------------------------------------------------------------- release
+    def release(self) -> None:
+        """Release the lock (the outermost release removes the lock file)."""
+        held = _HELD.get(self._key)
+        if held is None:
+            return
+        held[1] -= 1
+        if held[1] > 0:
+            return
+        del _HELD[self._key]
+        held[0]._close()
+
+    def _close(self) -> None:
+        if self._borrowed:
+            return
+        if self._fd is not None:
+            # Unlink while still holding the lock: a waiter that opened the old file
+            # notices the unlink after it gets the lock and opens the new one.
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            os.close(self._fd)
+            self._fd = None
+        if self._env_before is None:
+            os.environ.pop(_LOCK_ENV, None)
+        else:
+            os.environ[_LOCK_ENV] = self._env_before
+        self._remove_created()
+
+    def _remove_created(self) -> None:
+        for path in self._created:  # deepest first; stops at the first non-empty one
+            try:
+                path.rmdir()
+            except OSError:
+                break
+        self._created = []
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+# ------------------------------------------------------------------- signals
+class Terminated(BaseException):
+    """Raised in the main thread when the process receives SIGTERM.
+
+    A ``BaseException`` (like ``KeyboardInterrupt``), so ``except Exception`` handlers do
+    not swallow it while ``finally`` blocks and atomic writers still clean up.
+    """
+
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        super().__init__(f"terminated by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def raise_on_sigterm(signals: Iterable[int] = (signal.SIGTERM,)) -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` in the main thread.
+
+    Outside the main thread (where handlers cannot be installed) this does nothing. The
+    previous handlers are restored on exit.
+    """
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated(signum)
+
+    previous = {s: signal.signal(s, handler) for s in signals}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+# ------------------------------------------------------------------- names
+def did_you_mean(name: object, known: Iterable[str]) -> str:
+    """``" Did you mean 'joint'?"`` for the closest of ``known`` names (``difflib``), or
+    ``""`` when none is close; append it to an "unknown name" message."""
+    import difflib
+
+    key = str(name).lower().replace("_", "-")
+    choices = {str(k).lower().replace("_", "-"): str(k) for k in known}
+    close = difflib.get_close_matches(key, list(choices), n=2, cutoff=0.6)
+    if not close:
+        return ""
+    return " Did you mean " + " or ".join(f"'{choices[c]}'" for c in close) + "?"

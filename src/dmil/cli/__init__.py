@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 
 from dmil import __version__
 from dmil.cli import datasets, estimate, evaluate, train
+from dmil.cli.errors import OneLineArgumentParser
 
 __all__ = ["main"]
 
@@ -21,19 +23,23 @@ logger = logging.getLogger("dmil")
 #: Subcommand modules, in the order ``dmil --help`` lists them.
 SUBCOMMANDS = [datasets, train, evaluate, estimate]
 
-#: Errors that mean "bad input": reported in one line with exit code 2.
+#: Errors that mean "bad input" (reported in one line with exit code 2); main() also
+#: reports I/O, YAML, memory and torch runtime errors that way (see dmil.cli.errors).
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, KeyError)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="dmil",
         description="Decomposition-based multimodal interaction learning.",
     )
     parser.add_argument("--version", action="version", version=f"dmil {__version__}")
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback when a command fails"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in SUBCOMMANDS:
@@ -42,20 +48,44 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``dmil`` console script; returns the exit code."""
+    """Entry point of the ``dmil`` console script; returns the exit code.
+
+    Every failure ends in one line ``dmil <command>: error: ...`` on stderr (``--debug``
+    adds the traceback): exit code 2 for expected failures (bad input, I/O errors,
+    YAML syntax, memory, devices), 1 for internal errors, 130 on Ctrl-C and 143 on
+    SIGTERM (with a hint to ``--resume`` where the run can be continued). SIGTERM is
+    turned into an exception, so temporary files are removed on the way out.
+    """
+    from dmil.cli.errors import (
+        EXIT_INTERRUPTED,
+        EXIT_TERMINATED,
+        describe_error,
+        print_error,
+        resume_hint,
+    )
+    from dmil.utils import Terminated, raise_on_sigterm
+
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose + 1, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    command = str(args.command)
     try:
-        return int(args.func(args) or 0)
-    except USER_ERRORS as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"dmil {args.command}: error: {message}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"dmil {args.command}: interrupted", file=sys.stderr)
-        return 130
+        with raise_on_sigterm():
+            return int(args.func(args) or 0)
+    except (KeyboardInterrupt, Terminated) as exc:
+        if args.debug:
+            traceback.print_exc()
+        what = "terminated by SIGTERM" if isinstance(exc, Terminated) else "interrupted"
+        hint = resume_hint(command, getattr(args, "out", None))
+        print(f"dmil {command}: {what}{hint}", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc()
+        message, code = describe_error(exc)
+        print_error(command, message)
+        return code
 
 
 if __name__ == "__main__":  # pragma: no cover

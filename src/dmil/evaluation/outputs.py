@@ -1,7 +1,8 @@
 """Run directories and result files: ``metrics.json`` and ``predictions.csv``.
 
 Every file is written atomically (temporary file, then rename), so a result on disk is
-always complete.
+always complete, and its SHA-256 is recorded in the directory's ``SHA256SUMS`` (check
+it with ``sha256sum -c SHA256SUMS``; :func:`read_json` verifies it).
 """
 
 from __future__ import annotations
@@ -19,23 +20,45 @@ from typing import Any
 import numpy as np
 
 from dmil.evaluation.predict import Predictions
-from dmil.utils import atomic_path
+from dmil.utils import CHECKSUM_FILE, LOCK_FILE, atomic_path, record_sha256, verify_sha256
 
-__all__ = ["RUN_FILES", "prepare_out_dir", "to_jsonable", "write_json", "write_predictions"]
+__all__ = [
+    "RUN_FILES",
+    "prepare_out_dir",
+    "read_json",
+    "to_jsonable",
+    "write_json",
+    "write_predictions",
+]
 
 logger = logging.getLogger(__name__)
 
 #: What a training run writes into its directory (``--overwrite`` removes only these).
+#: Entries may be glob patterns: the temporary files of interrupted writes are named
+#: ``.<file>.<unique>.tmp``.
 RUN_FILES: tuple[str, ...] = (
     "best.ckpt",
     "last.ckpt",
-    ".best.ckpt.tmp",
-    ".last.ckpt.tmp",
     "metrics.csv",
     "metrics.json",
     "predictions.csv",
+    CHECKSUM_FILE,
     "tensorboard",
+    ".best.ckpt.*tmp",
+    ".last.ckpt.*tmp",
+    ".metrics.csv.*.tmp",
+    ".metrics.json.*.tmp",
+    ".predictions.csv.*.tmp",
+    f".{CHECKSUM_FILE}.*.tmp",
 )
+
+
+def _run_files(out: Path) -> list[Path]:
+    found: dict[str, Path] = {}
+    for pattern in RUN_FILES:
+        for path in out.glob(pattern):
+            found[path.name] = path
+    return [found[name] for name in sorted(found)]
 
 
 def prepare_out_dir(
@@ -45,7 +68,8 @@ def prepare_out_dir(
 
     An existing non-empty directory is an error unless ``overwrite`` (remove the
     files of an earlier run, listed in :data:`RUN_FILES`, and nothing else) or
-    ``resume`` (continue from its ``last.ckpt``) is given.
+    ``resume`` (continue from its ``last.ckpt``) is given. The lock file of a run
+    (:class:`dmil.utils.RunLock`, taken before this is called) does not count as content.
 
     Returns
     -------
@@ -57,7 +81,7 @@ def prepare_out_dir(
         raise ValueError("--overwrite and --resume exclude each other; pass one of them.")
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"--out {out} exists and is not a directory.")
-    if not out.is_dir() or not any(out.iterdir()):
+    if not out.is_dir() or not any(p.name != LOCK_FILE for p in out.iterdir()):
         return out
     if resume:
         return out
@@ -66,13 +90,12 @@ def prepare_out_dir(
             f"output directory {out} already exists and is not empty; pass --overwrite to "
             "replace its run files, --resume to continue its run, or choose another --out."
         )
-    for name in RUN_FILES:
-        path = out / name
+    for path in _run_files(out):
         if path.is_dir():
             shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-    others = sorted(p.name for p in out.iterdir())
+        else:
+            path.unlink(missing_ok=True)
+    others = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE)
     if others:
         logger.warning("--overwrite kept files dmil did not write in %s: %s", out, others)
     return out
@@ -97,11 +120,26 @@ def to_jsonable(value: Any) -> Any:
 
 
 def write_json(path: str | os.PathLike[str], payload: Mapping[str, Any]) -> Path:
-    """Write ``payload`` as indented JSON, atomically."""
+    """Write ``payload`` as indented JSON, atomically, and record its SHA-256 in the
+    directory's ``SHA256SUMS``."""
     target = Path(path)
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(to_jsonable(payload), indent=2, allow_nan=False) + "\n")
+    record_sha256(target)
     return target
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON result file, verifying it against ``SHA256SUMS`` when it is listed
+    there (a changed or damaged file raises a ValueError naming it)."""
+    target = Path(path)
+    if not target.is_file():
+        raise FileNotFoundError(f"result file not found: {target}")
+    verify_sha256(target)
+    try:
+        return json.loads(target.read_text())
+    except ValueError as exc:
+        raise ValueError(f"{target} is not valid JSON: {exc}") from exc
 
 
 def write_predictions(
@@ -144,4 +182,5 @@ def write_predictions(
                     "" if interactions is None else interactions[i],
                 ]
             )
+    record_sha256(target)
     return target

@@ -90,9 +90,12 @@ def create_encoder(
         raise TypeError(f"encoder name must be a string; found {type(name).__name__}.")
     key = name.lower()
     if key not in _REGISTRY:
+        from dmil.utils import did_you_mean
+
         raise ValueError(
             f"unknown encoder '{name}' for modality '{modality}'; "
             f"known encoders: {', '.join(available_encoders())}."
+            + did_you_mean(name, available_encoders())
         )
     shape = normalise_shape(input_shape, modality=modality, encoder=key)
     dim = check_positive_int(embed_dim, name="embed_dim", modality=modality, encoder=key)

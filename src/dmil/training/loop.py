@@ -34,6 +34,7 @@ from dmil.models.base import MultimodalModel
 from dmil.training.batches import InMemoryBatches, eval_loader, train_loader
 from dmil.training.checkpoint import (
     capture_rng_states,
+    find_resume_checkpoint,
     load_state_into,
     read_checkpoint,
     restore_rng_states,
@@ -432,8 +433,10 @@ def fit(
     timing = {"train_seconds": 0.0, "step_seconds": 0.0, "samples": 0}
     stage_log: list[dict[str, Any]] = []
     resumed: Mapping[str, Any] | None = None
-    if resume and last_path is not None and last_path.is_file():
-        resumed = read_checkpoint(last_path)
+    # last.ckpt, or best.ckpt when last.ckpt is missing or damaged (e.g. a full disk).
+    resume_path = find_resume_checkpoint(out) if resume and out is not None else None
+    if resume_path is not None:
+        resumed = read_checkpoint(resume_path)
         _check_resume(
             resumed, config=config, model_config=model_config, extra=extra, path=last_path
         )

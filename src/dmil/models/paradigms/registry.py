@@ -67,8 +67,11 @@ def _method_class(method: str) -> type[Paradigm]:
         raise TypeError(f"method must be a string; found {type(method).__name__}.")
     key = method.lower().replace("_", "-")
     if key not in _METHODS:
+        from dmil.utils import did_you_mean
+
         raise ValueError(
             f"unknown method '{method}'; known methods: {', '.join(available_methods())}."
+            + did_you_mean(method, available_methods())
         )
     return _METHODS[key]
 

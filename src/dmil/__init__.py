@@ -9,21 +9,20 @@ Subpackages, in the direction data flows:
 * :mod:`dmil.evaluation`: metrics, per-interaction breakdown, whole experiments;
 * :mod:`dmil.report`: plots.
 
-``dmil.data`` is imported eagerly; the others on first attribute access, so that
-``import dmil`` stays quick.
+Every subpackage is imported on first attribute access (or an explicit
+``import dmil.<name>``), so that ``import dmil`` stays quick and a command imports only
+what it uses.
 """
 
 import importlib
 import logging
 from typing import Any
 
-from dmil import data
-
 __version__ = "0.1.0"
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-_LAZY = ("evaluation", "interactions", "models", "report", "training")
+_LAZY = ("data", "evaluation", "interactions", "models", "report", "training")
 
 __all__ = ["__version__", "data", "evaluation", "interactions", "models", "report", "training"]
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from dmil.data import available_datasets, dataset_info, load
-
 __all__ = ["add_parser", "run"]
 
 
@@ -24,6 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print one block per dataset; datasets that cannot be loaded say why."""
+    from dmil.data import available_datasets, dataset_info, load
+
     names = args.names or available_datasets()
     for name in names:
         info = dataset_info(name)

@@ -14,10 +14,13 @@ The BROJA reference in ``summary.json`` describes the whole dataset (at most 50,
 samples): exact BROJA of the empirical joint for discrete pairs, the discretise-then-BROJA
 estimate (PCA + k-means per modality) for continuous ones.
 
-Everything is written into a temporary directory beside ``--out`` and moved into place
-only when every output exists, so bad input never leaves partial results. Outputs:
-``interactions.csv``, ``summary.json``, ``components.png``, ``dominant_by_class.png`` and,
-with more than two modalities, ``interactions_pairs.csv``.
+``--out`` is locked while the command runs (a second run into it fails at once), and
+results of an earlier run in it are replaced only with ``--overwrite``. Everything is
+written into a temporary directory inside ``--out`` and moved into place only when every
+output exists, so bad input, a full disk, Ctrl-C or SIGTERM never leave partial results.
+Outputs: ``interactions.csv``, ``summary.json``, ``components.png``,
+``dominant_by_class.png``, with more than two modalities ``interactions_pairs.csv``, and
+``SHA256SUMS`` with their digests (``sha256sum -c SHA256SUMS``).
 """
 
 from __future__ import annotations
@@ -31,25 +34,20 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import yaml
 
-from dmil.data import MultimodalDataset, dataset_info, load, read_dataset, split_indices
-from dmil.interactions import (
-    MEASURES,
-    InteractionEstimator,
-    InteractionTable,
-    confusion_matrix,
-    reference_pid,
-)
-from dmil.interactions.checks import check_classes, check_device
-from dmil.report.interaction_plots import plot_component_distributions, plot_dominant_by_class
+if TYPE_CHECKING:  # imported where used: the parser must not pull in torch or matplotlib
+    from dmil.data import MultimodalDataset
+    from dmil.interactions import InteractionTable
 
 __all__ = ["add_parser", "run", "estimate_to_dir"]
 
 COMPONENT_NAMES = ("R", "U1", "U2", "S")
+#: The measures of :data:`dmil.interactions.MEASURES` (spelled out so that building the
+#: parser imports no torch; a test keeps the two equal).
+MEASURE_CHOICES = ("ccs", "lsmi")
 #: Samples at most used by the dataset-level BROJA reference (a random subset above).
 REFERENCE_MAX_SAMPLES = 50_000
 
@@ -72,7 +70,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="dataset loader option, e.g. n_samples=2000 (repeatable)",
     )
-    p.add_argument("--measure", default="ccs", choices=MEASURES, help="interaction measure")
+    p.add_argument("--measure", default="ccs", choices=MEASURE_CHOICES, help="interaction measure")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--seed", type=int, default=0, help="seeds data generation, split and fit")
@@ -81,10 +79,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-epochs", type=int, default=None, help="cap on training epochs")
     p.add_argument("--no-reference", action="store_true", help="skip the BROJA reference")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results of an earlier `dmil estimate` in --out",
+    )
     p.set_defaults(func=run)
 
 
 def _options(items: list[str] | None) -> dict[str, Any]:
+    import yaml
+
     out: dict[str, Any] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
@@ -95,6 +100,8 @@ def _options(items: list[str] | None) -> dict[str, Any]:
 
 
 def _load(args: argparse.Namespace) -> MultimodalDataset:
+    from dmil.data import dataset_info, load, read_dataset
+
     options = _options(args.data_option)
     if args.data is not None:
         if options:
@@ -111,6 +118,9 @@ def _parts(
     data: MultimodalDataset, args: argparse.Namespace
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """Indices of (train, val, evaluated part) and the evaluated part's name."""
+    from dmil.data import split_indices
+    from dmil.interactions.checks import check_classes
+
     check_classes(data.labels.numpy(), data.n_classes, f"data '{data.name}'")
     split = data.predefined_split or {}
     if set(split) == {"train", "val"}:
@@ -136,6 +146,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def _reference(data: MultimodalDataset, seed: int) -> dict[tuple[int, int], dict[str, Any]]:
+    from dmil.interactions.reference import reference_pid
+
     if len(data) > REFERENCE_MAX_SAMPLES:
         rng = np.random.default_rng(seed)
         data = data.subset(np.sort(rng.choice(len(data), REFERENCE_MAX_SAMPLES, replace=False)))
@@ -159,6 +171,10 @@ def _pairs_csv(table: InteractionTable, path: Path) -> None:
 
 def estimate_to_dir(data: MultimodalDataset, args: argparse.Namespace, tmp: Path) -> dict:
     """Fit, evaluate and write every output into ``tmp``; returns the summary."""
+    from dmil.interactions.estimator import InteractionEstimator
+    from dmil.interactions.table import confusion_matrix
+    from dmil.report.interaction_plots import plot_component_distributions, plot_dominant_by_class
+
     train_idx, val_idx, eval_idx, eval_name = _parts(data, args)
     estimator = InteractionEstimator(
         measure=args.measure,
@@ -235,35 +251,56 @@ def _publishable(tmp: Path) -> None:
         os.chmod(item, 0o666 & ~mask)
 
 
-def _existing_ancestor(path: Path) -> Path:
-    path = path.resolve()
-    while not path.exists():
-        path = path.parent
-    return path
+#: What ``dmil estimate`` writes into ``--out`` (an existing one is replaced only with
+#: ``--overwrite``).
+ESTIMATE_FILES = (
+    "interactions.csv",
+    "interactions_pairs.csv",
+    "summary.json",
+    "components.png",
+    "dominant_by_class.png",
+)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check the input, estimate, then move the outputs into ``--out``."""
+    """Lock ``--out``, check the input, estimate, then move the outputs into ``--out``."""
+    from dmil.utils import RunLock
+
+    with RunLock(args.out, command="dmil estimate"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from dmil.utils import CHECKSUM_FILE, merge_checksums, record_sha256
+
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"--out {out} exists and is not a directory.")
+    earlier = [name for name in ESTIMATE_FILES if (out / name).exists()]
+    if earlier and not args.overwrite:
+        raise FileExistsError(
+            f"--out {out} already holds results of an earlier `dmil estimate` "
+            f"({', '.join(earlier)}); pass --overwrite to replace them or choose another --out."
+        )
+    from dmil.interactions.checks import check_device
+
     check_device(args.device)
     data = _load(args)
-    base = out.parent if out.parent.exists() else _existing_ancestor(out.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=base))
+    # Under the lock, temporary directories left in --out by a killed run are stale.
+    for stale in out.glob(".estimate.*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".estimate.", suffix=".tmp", dir=out))
     try:
         summary = estimate_to_dir(data, args, tmp)
+        record_sha256(*sorted(tmp.iterdir()))
         _publishable(tmp)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if not out.exists():
-            os.replace(tmp, out)
-        else:
-            for item in tmp.iterdir():
+        for name in earlier:  # only with --overwrite: no stale file of an earlier run stays
+            if not (tmp / name).exists():
+                (out / name).unlink()
+        for item in tmp.iterdir():
+            if item.name != CHECKSUM_FILE:
                 os.replace(item, out / item.name)
-            tmp.rmdir()
-    except BaseException:
+        merge_checksums(tmp, out)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
     raw = summary["raw"]
     print(
         f"{data.name}: {summary['n_samples']} {summary['evaluated_on']} samples, "

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from dmil.training.config import ACCELERATORS
-
 __all__ = ["add_parser", "run"]
 
 
@@ -28,8 +26,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="dataset name; must be the one the run used (default: the stored one)",
     )
+    p.add_argument(
+        "--data",
+        default=None,
+        metavar="FILE",
+        help="the run's data file where it is now (default: the recorded path; its "
+        "SHA-256 must match the one recorded at training time)",
+    )
     p.add_argument("--data-dir", default=None, help="data directory (default $DMIL_DATA_DIR)")
-    p.add_argument("--device", default="cpu", help=f"accelerator: {', '.join(ACCELERATORS)}")
+    p.add_argument("--device", default="cpu", help="accelerator: cpu, cuda or auto")
     p.add_argument(
         "--interactions",
         default=None,
@@ -44,12 +49,14 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate and print the summary (and write --out)."""
     from dmil.cli.train import format_summary
     from dmil.evaluation.experiment import evaluate_checkpoint
+    from dmil.training.config import ACCELERATORS
 
     if args.device not in ACCELERATORS:
         raise ValueError(f"--device: expected one of {list(ACCELERATORS)}, found {args.device!r}.")
     metrics = evaluate_checkpoint(
         args.checkpoint,
         dataset=args.dataset,
+        data_file=args.data,
         data_dir=args.data_dir,
         accelerator=args.device,
         interactions=args.interactions,

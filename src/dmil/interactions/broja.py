@@ -26,8 +26,6 @@ import contextlib
 import logging
 
 import numpy as np
-import scipy.linalg as sla
-from scipy.special import logsumexp
 
 __all__ = ["broja_from_array", "entropy", "mutual_information"]
 
@@ -44,6 +42,12 @@ def entropy(p: np.ndarray) -> float:
 def mutual_information(p_xy: np.ndarray) -> float:
     """``I(X; Y)`` in nats from a 2-D joint table ``p[x, y]``."""
     return entropy(p_xy.sum(1)) + entropy(p_xy.sum(0)) - entropy(p_xy)
+
+
+def _logsumexp_rows(z: np.ndarray) -> np.ndarray:
+    """``log sum_j exp(z[i, j])`` per row; every row holds at least one finite value."""
+    top = z.max(axis=1)
+    return top + np.log(np.exp(z - top[:, None]).sum(axis=1))
 
 
 def _one_blas_thread() -> contextlib.AbstractContextManager:
@@ -90,7 +94,7 @@ def _min_conditional_negentropy(p: np.ndarray, *, tol: float, max_newton: int) -
 
     def constraint(x: np.ndarray) -> np.ndarray:
         z = np.where(sup, x[idx[:, :n_c]] + x[idx[:, n_c:]], -np.inf)
-        return logsumexp(z, axis=1)  # (P,)
+        return _logsumexp_rows(z)  # (P,)
 
     def barrier(x: np.ndarray, t: float) -> float:
         g = constraint(x)
@@ -104,7 +108,7 @@ def _min_conditional_negentropy(p: np.ndarray, *, tol: float, max_newton: int) -
     while True:
         for _ in range(max_newton):
             z = np.where(sup, x[idx[:, :n_c]] + x[idx[:, n_c:]], -np.inf)
-            g = logsumexp(z, axis=1)
+            g = _logsumexp_rows(z)
             sig = np.where(sup, np.exp(z - g[:, None]), 0.0)  # (P, C): dg / d(lam + mu)
             inv = 1.0 / (-g)
             s2 = np.concatenate([sig, sig], axis=1)  # (P, 2C)
@@ -120,8 +124,10 @@ def _min_conditional_negentropy(p: np.ndarray, *, tol: float, max_newton: int) -
             # picks the shortest Newton step along them.
             hess[np.diag_indices(n_var)] += 1e-10 * (1.0 + np.abs(np.diag(hess)).max())
             try:
-                step = -sla.solve(hess, grad, assume_a="pos")
-            except (sla.LinAlgError, ValueError):
+                step = -np.linalg.solve(hess, grad)
+                if not np.isfinite(step).all():
+                    raise np.linalg.LinAlgError("non-finite Newton step")
+            except np.linalg.LinAlgError:
                 step = -np.linalg.lstsq(hess, grad, rcond=None)[0]
             decrement = float(-grad @ step)
             if decrement / 2 < 1e-10:

@@ -76,6 +76,13 @@ class GaussianMixtureDensity(nn.Module):
         Means, weights and full covariances of the clusters (plus ``ridge`` times the
         identity, in standardised units) become the initial mixture, so gradient
         training starts near a good solution. Clusters left empty keep their start.
+
+        Degenerate data: a direction in which a cluster with more than ``2 D`` members has
+        (almost) no spread -- point masses, a constant feature, one feature copying
+        another -- would only shrink during training until the scale bound stops it,
+        slowly, one small step per epoch, so early stopping never triggers. Such
+        directions (variance below the bound's) start at the bound instead; training then
+        has nothing left to gain there and stops after ``patience`` checks.
         """
         z = (x.to(self.shift.device).float() - self.shift) / self.scale  # (B, D)
         means = self.means.detach().clone()
@@ -93,8 +100,16 @@ class GaussianMixtureDensity(nn.Module):
             if members.shape[0] <= 1:
                 continue
             centred = members - means[k]
-            cov = centred.T @ centred / members.shape[0] + ridge * eye
-            chol = torch.linalg.cholesky(cov.double())
+            cov = (centred.T @ centred / members.shape[0]).double()
+            if members.shape[0] > 2 * self.dim:
+                values, vectors = torch.linalg.eigh(cov)
+                floor = math.exp(-2.0 * _MAX_LOG_SCALE)
+                values = torch.where(values < floor, 1.01 * floor, values + ridge)
+                cov = (vectors * values) @ vectors.T
+                cov = (cov + cov.T) / 2
+            else:
+                cov = cov + ridge * eye.double()
+            chol = torch.linalg.cholesky(cov)
             factor = torch.linalg.solve_triangular(
                 chol, torch.eye(self.dim, dtype=torch.float64, device=z.device), upper=False
             ).float()  # A = L^-1, so A^T A = cov^-1

@@ -1,11 +1,18 @@
 """How each modality enters the estimator: discrete codes or flattened features.
 
-A modality is *discrete* when its dtype is an integer type and its training rows take at
-most ``max_discrete_values`` distinct values; its rows are then mapped to codes
-``0..V-1`` (``-1`` for a row never seen in training) and probabilities come from counts.
-Any other modality is *continuous*: trailing dimensions are flattened to ``(N, D)`` and
-models standardise with the training mean and standard deviation (kept as buffers, so no
-standardised copy of the data is ever made).
+A modality is *discrete* when its rows take few distinct values, whatever its dtype:
+
+* integer dtype: at most ``max_discrete_values`` distinct rows (an integer dtype already
+  says the values are codes);
+* floating dtype (bits or categories written as floats, as ``.pt`` files usually store
+  them): at most ``max_discrete_values`` distinct rows *and* every distinct row seen at
+  least twice on average (``2 V <= N``). Continuous data have about as many distinct
+  rows as samples, so the second condition keeps small continuous samples continuous.
+
+Discrete rows are mapped to codes ``0..V-1`` (``-1`` for a row never seen in training) and
+probabilities come from exact counts. Any other modality is *continuous*: trailing
+dimensions are flattened to ``(N, D)`` and models standardise with the training mean and
+standard deviation (kept as buffers, so no standardised copy of the data is ever made).
 """
 
 from __future__ import annotations
@@ -30,8 +37,27 @@ def flat_features(x: torch.Tensor) -> torch.Tensor:
 
 
 def _row_keys(x: torch.Tensor) -> np.ndarray:
-    """Rows of an integer tensor as a contiguous int64 array of shape (N, D)."""
-    return np.ascontiguousarray(x.reshape(x.shape[0], -1).cpu().numpy().astype(np.int64))
+    """Rows of a tensor as a contiguous array of shape (N, D): int64 for integer dtypes,
+    float64 for floating ones (every float32 value is exact in float64)."""
+    flat = x.reshape(x.shape[0], -1).cpu().numpy()
+    kind = np.float64 if x.dtype.is_floating_point else np.int64
+    keys = np.ascontiguousarray(flat.astype(kind))
+    if kind is np.float64:
+        keys += 0.0  # -0.0 becomes 0.0, so equal values get one code
+    return keys
+
+
+def _few_distinct(keys: np.ndarray, limit: int) -> np.ndarray | None:
+    """The sorted distinct rows of ``keys`` if there are at most ``limit``, else None.
+
+    Looks at a prefix of ``4 (limit + 1)`` rows first, so continuous data (every row
+    distinct) are rejected without sorting all of them.
+    """
+    head = keys[: 4 * (limit + 1)]
+    if np.unique(head, axis=0).shape[0] > limit:
+        return None
+    vocab = np.unique(keys, axis=0)
+    return vocab if vocab.shape[0] <= limit else None
 
 
 @dataclass
@@ -43,6 +69,8 @@ class ModalityCoder:
     kind : {"discrete", "continuous"}
     shape : tuple of int
         Per-sample shape seen at fit time.
+    floating : bool
+        Whether fit saw a floating dtype (a discrete modality then matches rows by value).
     vocab : ndarray of shape (V, D) or None
         Distinct training rows of a discrete modality, sorted.
     mean, std : tensors of shape (D,) or None
@@ -51,6 +79,7 @@ class ModalityCoder:
 
     kind: str
     shape: tuple[int, ...]
+    floating: bool = False
     vocab: np.ndarray | None = None
     mean: torch.Tensor | None = None
     std: torch.Tensor | None = None
@@ -82,7 +111,15 @@ class ModalityCoder:
         inverse = inverse.reshape(-1)
         lookup = np.full(int(inverse.max()) + 1, -1, dtype=np.int64)
         lookup[inverse[:n_vocab]] = np.arange(n_vocab)
-        return torch.from_numpy(lookup[inverse[n_vocab:]])
+        codes = lookup[inverse[n_vocab:]]
+        if self.floating and (codes < 0).any():
+            logger.warning(
+                "%d of %d rows of a floating-coded discrete modality take values never seen "
+                "in fit (codes match values exactly); they get the smoothing mass only",
+                int((codes < 0).sum()),
+                codes.size,
+            )
+        return torch.from_numpy(codes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Float features of shape (N, dim): flattened input, or one-hot codes."""
@@ -138,24 +175,33 @@ def fit_coder(
         More labelled rows (validation data) whose values join a discrete vocabulary;
         the vocabulary of a discrete modality is taken from all of ``x`` and ``extra``.
     max_discrete_values : int
-        Integer modalities with at most this many distinct rows use exact counts.
+        Modalities with at most this many distinct rows use exact counts (floating ones
+        only when each distinct row occurs at least twice on average); ``0`` turns the
+        count path off.
     name : str
         Modality name for log messages.
     """
     shape = tuple(int(s) for s in x.shape[1:])
-    if not x.dtype.is_floating_point and max_discrete_values > 0:
+    floating = bool(x.dtype.is_floating_point)
+    if max_discrete_values > 0:
         keys = _row_keys(x)
-        if extra is not None and not extra.dtype.is_floating_point:
+        if extra is not None and extra.dtype.is_floating_point == floating:
             keys = np.concatenate([keys, _row_keys(extra)])
-        vocab = np.unique(keys, axis=0)
-        if vocab.shape[0] <= max_discrete_values:
-            logger.debug("modality '%s': discrete, %d distinct values", name, vocab.shape[0])
-            return ModalityCoder("discrete", shape, vocab=vocab)
+        vocab = _few_distinct(keys, max_discrete_values)
+        if vocab is not None and floating and 2 * vocab.shape[0] > keys.shape[0]:
+            vocab = None  # as many distinct rows as samples: continuous values
+        if vocab is not None:
+            logger.debug(
+                "modality '%s': discrete (%s values), %d distinct rows",
+                name,
+                "floating" if floating else "integer",
+                vocab.shape[0],
+            )
+            return ModalityCoder("discrete", shape, floating=floating, vocab=vocab)
         logger.debug(
-            "modality '%s': integer with %d distinct values (> %d); modelled as continuous",
+            "modality '%s': more than %d distinct rows; modelled as continuous",
             name,
-            vocab.shape[0],
             max_discrete_values,
         )
     mean, std = _moments(flat_features(x), rows)
-    return ModalityCoder("continuous", shape, mean=mean, std=std)
+    return ModalityCoder("continuous", shape, floating=floating, mean=mean, std=std)

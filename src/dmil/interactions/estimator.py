@@ -9,9 +9,10 @@ redundancy ``r``, the uniqueness ``u1, u2`` and the synergy ``s`` (nats), from
   given to ``fit`` (training and validation parts, which a stratified carve keeps alike);
 * for ``measure="lsmi"`` also one density model per modality, giving ``h(x_m) = -log p(x_m)``.
 
-Continuous modalities use MLPs and a learnable Gaussian mixture; discrete ones (integer
-dtype, few distinct values) use exact counts over all labelled data given to ``fit``
-(counts need no validation). All neural models are trained together
+Continuous modalities use MLPs and a learnable Gaussian mixture; discrete ones (few
+distinct values, whatever the dtype: bits stored as floats count; see
+:mod:`.encoding`) use exact counts over all labelled data given to ``fit`` (counts need
+no validation). All neural models are trained together
 in memory, each with early stopping on its validation loss, and the classifiers are
 calibrated by temperature scaling on the validation data.
 """
@@ -96,7 +97,9 @@ class InteractionEstimator:
     calibrate : bool, default True
         Temperature-scale each classifier on the validation data.
     max_discrete_values : int, default 64
-        Integer modalities with at most this many distinct values use exact counts.
+        Modalities with at most this many distinct rows use exact counts (integer dtypes
+        always, floating ones when each distinct row occurs at least twice on average);
+        ``0`` models every modality as continuous.
     smoothing : float, default 0.5
         Pseudo-count of the count-based models.
     val_size : float, default 0.2
@@ -187,10 +190,15 @@ class InteractionEstimator:
                     f"{tuple(x.shape[1:])}, but fit saw {shape}."
                 )
             coders = getattr(self, "coders_", None)
-            if coders is not None and coders[m].discrete and x.dtype.is_floating_point:
+            if (
+                coders is not None
+                and coders[m].discrete
+                and x.dtype.is_floating_point != coders[m].floating
+            ):
+                seen = "floating" if coders[m].floating else "integer"
                 raise TypeError(
                     f"{what}: modality {m} ('{data.modality_names[m]}') is {x.dtype}, but fit "
-                    "saw discrete integer codes; pass the same dtype as in fit."
+                    f"saw discrete {seen} codes; pass the same kind of dtype as in fit."
                 )
         if data.n_classes != self.n_classes_:
             raise ValueError(

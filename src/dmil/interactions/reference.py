@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from dmil.data.container import MultimodalDataset
-from dmil.interactions.broja import broja_from_array
+from dmil.interactions.broja import _one_blas_thread, broja_from_array
 from dmil.interactions.encoding import fit_coder
 from dmil.utils import RandomState, check_random_state
 
@@ -188,24 +188,73 @@ def empirical_joint(
     return (counts / counts.sum()).reshape(shape)
 
 
+def _pca(x: np.ndarray, k: int) -> np.ndarray:
+    """Projections of the centred rows of ``x`` (N, D) on its first ``k`` principal axes."""
+    centred = x - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return centred @ vt[:k].T
+
+
+def _sq_dists(x: np.ndarray, centres: np.ndarray, x_sq: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances (N, K) of the rows of ``x`` to ``centres``."""
+    d = x_sq[:, None] - 2.0 * (x @ centres.T) + (centres * centres).sum(1)[None, :]
+    return np.maximum(d, 0.0)
+
+
+def _kmeans(
+    x: np.ndarray, k: int, rng: np.random.Generator, *, n_init: int = 3, n_iter: int = 100
+) -> np.ndarray:
+    """k-means (k-means++ seeding, Lloyd steps), best of ``n_init`` starts: ids (N,)."""
+    n = x.shape[0]
+    x_sq = (x * x).sum(1)
+    best_labels, best_inertia = np.zeros(n, dtype=np.int64), np.inf
+    for _ in range(n_init):
+        centres = np.empty((k, x.shape[1]))
+        centres[0] = x[rng.integers(n)]
+        closest = _sq_dists(x, centres[:1], x_sq)[:, 0]
+        for j in range(1, k):
+            total = closest.sum()
+            pick = rng.integers(n) if total <= 0 else rng.choice(n, p=closest / total)
+            centres[j] = x[pick]
+            closest = np.minimum(closest, _sq_dists(x, centres[j : j + 1], x_sq)[:, 0])
+        labels = np.full(n, -1, dtype=np.int64)
+        for _ in range(n_iter):
+            dist = _sq_dists(x, centres, x_sq)
+            new = dist.argmin(1)
+            if np.array_equal(new, labels):
+                break
+            labels = new
+            counts = np.bincount(labels, minlength=k)
+            sums = np.zeros_like(centres)
+            np.add.at(sums, labels, x)
+            filled = counts > 0
+            centres[filled] = sums[filled] / counts[filled, None]
+        inertia = float(_sq_dists(x, centres, x_sq)[np.arange(n), labels].sum())
+        if inertia < best_inertia:
+            best_labels, best_inertia = labels, inertia
+    # Renumber by first appearance, dropping empty clusters: codes 0..K'-1.
+    _, first, codes = np.unique(best_labels, return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first))
+    return order[codes.reshape(-1)]
+
+
 def _cluster(
     x: np.ndarray, *, n_components: int, n_clusters: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """PCA (to at most ``n_components`` dims) then k-means: cluster ids of shape (N,)."""
-    from sklearn.cluster import KMeans  # noqa: PLC0415  (imported when needed: ~0.6 s)
-    from sklearn.decomposition import PCA  # noqa: PLC0415
-    from threadpoolctl import threadpool_limits  # noqa: PLC0415  (ships with scikit-learn)
+    """PCA (to at most ``n_components`` dims) then k-means: cluster ids of shape (N,).
 
+    Written in NumPy (SVD; k-means++ seeding and Lloyd steps, best of 3 starts) rather
+    than with scikit-learn, whose import alone takes longer than the whole fit of a small
+    dataset.
+    """
     x = x.reshape(x.shape[0], -1).astype(np.float64)
     k = int(min(n_components, x.shape[1], x.shape[0]))
-    # One thread: these problems are small, and spinning threads on shared cores cost more
-    # than they gain.
-    with threadpool_limits(limits=1):
-        if k < x.shape[1]:
-            x = PCA(n_components=k, random_state=int(rng.integers(2**31 - 1))).fit_transform(x)
-        n_distinct = min(n_clusters, len(np.unique(x, axis=0)))
-        km = KMeans(n_clusters=n_distinct, n_init=3, random_state=int(rng.integers(2**31 - 1)))
-        return km.fit_predict(x)
+    if k < x.shape[1]:
+        with _one_blas_thread():
+            x = _pca(x, k)
+    n_distinct = min(n_clusters, len(np.unique(x, axis=0)))
+    with _one_blas_thread():  # small products; spinning BLAS threads cost more on shared cores
+        return _kmeans(x, n_distinct, rng)
 
 
 def discretized_broja(

@@ -1,0 +1,47 @@
+"""Commands import only what they use: no Lightning, no torch._dynamo, no scikit-learn."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from dmil.cli.estimate import MEASURE_CHOICES
+from dmil.data import load, write_lsmi_pt
+from dmil.interactions import MEASURES
+
+HEAVY = ("lightning", "torch._dynamo", "sklearn", "scipy.optimize", "dmil.training.loop")
+
+
+def _loaded_after(code: str) -> list[str]:
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    modules = set(json.loads(out.strip().splitlines()[-1]))
+    return [m for m in HEAVY if m in modules]
+
+
+def test_estimate_measure_choices_match_the_library() -> None:
+    assert tuple(MEASURE_CHOICES) == tuple(MEASURES)
+
+
+def test_import_dmil_cli_pulls_in_no_heavy_module() -> None:
+    # dmil.training.config is what the train parser needs; it must not import Lightning.
+    code = "import dmil.cli, dmil.training.config; dmil.cli.build_parser()"
+    assert _loaded_after(code) == []
+
+
+def test_dmil_estimate_runs_without_heavy_modules(tmp_path: Path) -> None:
+    data = load("synthetic-gaussian", n_samples=300, n_classes=2, dim=2, random_state=0)
+    split = {"train": list(range(240)), "val": list(range(240, 300))}
+    path = write_lsmi_pt(data, tmp_path / "demo.pt", splits=split)
+    out = tmp_path / "out"
+    code = (
+        "from dmil.cli import main\n"
+        f"assert main(['estimate', '--data', {str(path)!r}, '--out', {str(out)!r}, "
+        "'--measure', 'lsmi', '--max-epochs', '5', '--no-progress']) == 0"
+    )
+    assert _loaded_after(code) == []
+    assert (out / "summary.json").is_file()

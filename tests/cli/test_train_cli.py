@@ -199,7 +199,7 @@ def test_train_yaml_config_rejects_unknown_sections(tmp_path, capsys):
         )
         == 2
     )
-    assert "unknown section(s) ['trian']" in capsys.readouterr().err
+    assert "unknown key 'trian'. Did you mean 'train'?" in capsys.readouterr().err
 
 
 def test_evaluate_reproduces_estimated_interactions_on_real_data(tmp_path):

@@ -1,75 +1,26 @@
-"""``dmil train``: train one paradigm on one dataset and write its results.
+"""``dmil train``: train one method on one dataset or data file and write its results.
 
-Settings are layered: the defaults of :class:`~dmil.training.TrainConfig`, then a YAML
-file (``--config``), then the flags given on the command line. With ``--resume`` and an
-existing ``last.ckpt``, the settings stored in it replace the defaults.
+The run is one :class:`~dmil.spec.ExperimentSpec`, layered: the spec's defaults, then
+(with ``--resume``) the spec stored in the run's checkpoint, then the YAML file given
+with ``--config``, then the flags given on the command line. The effective spec is saved
+as ``spec.yaml`` in ``--out``; ``dmil train --config OUT/spec.yaml --out NEW`` replays
+the run. A YAML file may hold these sections (all optional; unknown keys are errors)::
 
-A YAML file may hold these sections (all optional)::
-
-    train:   {epochs: 40, lr: 1.0e-3, patience: 10, ...}   # TrainConfig fields
-    model:   {encoder: mlp, embed_dim: 64, method_kwargs: {}, encoder_kwargs: {}}
-    data:    {options: {n_samples: 2000}, val_size: 0.15, standardize: true}
+    data:  {dataset: synthetic-mixed, options: {n_samples: 2000}, val_size: 0.15}
+    model: {method: joint, encoder: mlp, embed_dim: 64, method_kwargs: {}}
+    train: {epochs: 40, lr: 1.0e-3, patience: 10, stages: [...]}   # TrainConfig fields
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import math
 from typing import Any
 
-import yaml
-
+from dmil.cli.spec_flags import add_data_flags, parse_key_values, spec_from_args
 from dmil.training.config import ACCELERATORS, PRECISIONS, STRATEGIES, TrainConfig
 
-__all__ = ["add_parser", "load_yaml_config", "parse_key_values", "run"]
-
-#: Command-line flags that map one-to-one onto TrainConfig fields.
-_TRAIN_FLAGS = {
-    "epochs": "epochs",
-    "batch_size": "batch_size",
-    "lr": "lr",
-    "weight_decay": "weight_decay",
-    "optimizer": "optimizer",
-    "scheduler": "scheduler",
-    "patience": "patience",
-    "seed": "seed",
-    "device": "accelerator",
-    "devices": "devices",
-    "strategy": "strategy",
-    "precision": "precision",
-}
-_YAML_SECTIONS = ("train", "model", "data")
-
-
-def parse_key_values(items: list[str] | None, *, flag: str) -> dict[str, Any]:
-    """Turn ``["k=v", ...]`` into a dict; values are read as YAML scalars (numbers,
-    booleans, lists)."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"{flag} expects KEY=VALUE, found {item!r}.")
-        out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
-    return out
-
-
-def load_yaml_config(path: str | Path) -> dict[str, dict[str, Any]]:
-    """Read a YAML settings file with optional ``train``, ``model`` and ``data`` sections."""
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"--config file not found: {file}")
-    content = yaml.safe_load(file.read_text()) or {}
-    if not isinstance(content, dict):
-        raise ValueError(f"{file}: expected a mapping with sections {list(_YAML_SECTIONS)}.")
-    unknown = sorted(set(content) - set(_YAML_SECTIONS))
-    if unknown:
-        raise ValueError(
-            f"{file}: unknown section(s) {unknown}; valid sections: {list(_YAML_SECTIONS)}."
-        )
-    for key, value in content.items():
-        if not isinstance(value, dict):
-            raise ValueError(f"{file}: section '{key}' must be a mapping, found {value!r}.")
-    return {k: dict(content.get(k) or {}) for k in _YAML_SECTIONS}
+__all__ = ["add_parser", "build_spec", "format_summary", "parse_key_values", "run"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -81,9 +32,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "selection on the validation split), then write metrics.json, predictions.csv, "
         "metrics.csv, best.ckpt and last.ckpt into --out.",
     )
-    p.add_argument("--dataset", required=True, help="registered dataset name (dmil datasets)")
+    add_data_flags(p)
     p.add_argument(
-        "--method", required=True, help="paradigm name, e.g. joint (an unknown name lists them all)"
+        "--method",
+        default=None,
+        help="method name, e.g. joint or dmil (an unknown name lists them all)",
     )
     p.add_argument("--out", required=True, help="run directory (new or empty)")
     p.add_argument(
@@ -92,7 +45,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="encoder name, or one per modality separated by commas (default mlp)",
     )
     p.add_argument("--embed-dim", type=int, default=None, help="encoder output width (64)")
-    p.add_argument("--config", default=None, help="YAML file with train/model/data sections")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="YAML spec with data/model/train sections (flags override it; a run's "
+        "spec.yaml replays that run)",
+    )
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None, help="global batch size")
     p.add_argument("--lr", type=float, default=None)
@@ -110,7 +68,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--devices", type=int, default=None, help="number of devices / processes")
     p.add_argument("--strategy", default=None, help=f"one of {', '.join(STRATEGIES)}")
     p.add_argument("--precision", default=None, help=f"one of {', '.join(PRECISIONS)}")
-    p.add_argument("--data-dir", default=None, help="data directory (default $DMIL_DATA_DIR)")
     p.add_argument(
         "--data-option",
         action="append",
@@ -125,7 +82,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--interactions",
-        default="auto",
+        default=None,
         choices=["auto", "true", "estimated", "none"],
         help="per-sample interaction labels for the breakdown (default auto: the "
         "truth when known, else estimated from the training split)",
@@ -152,70 +109,95 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _check_names(method: str, encoder: str | list[str]) -> None:
-    from dmil.models import available_encoders, available_methods
-
-    methods = available_methods()
-    if method.replace("_", "-") not in methods:
-        raise ValueError(f"unknown method '{method}'; known methods: {', '.join(methods)}.")
-    encoders = available_encoders()
-    for name in [encoder] if isinstance(encoder, str) else encoder:
-        if name not in encoders:
-            raise ValueError(f"unknown encoder '{name}'; known encoders: {', '.join(encoders)}.")
-
-
-def _train_config(args: argparse.Namespace, yaml_train: dict[str, Any]) -> TrainConfig:
-    from dmil.training.checkpoint import read_checkpoint
-
-    base: dict[str, Any] = TrainConfig().to_dict()
-    last = Path(args.out) / "last.ckpt"
-    if args.resume and last.is_file():
-        base.update(read_checkpoint(last)["config"])
-    base.update(yaml_train)
-    for flag, key in _TRAIN_FLAGS.items():
-        value = getattr(args, flag)
-        if value is not None:
-            base[key] = value
-    if args.no_progress:
-        base["progress"] = False
-    if args.tensorboard:
-        try:
-            import torch.utils.tensorboard  # noqa: F401
-        except ImportError:
-            raise ValueError(
-                "--tensorboard needs the tensorboard package: pip install 'dmil[tensorboard]'"
-            ) from None
-        base["tensorboard"] = True
-    if base.get("accelerator") == "gpu":
-        base["accelerator"] = "cuda"
-    return TrainConfig.from_dict(base)
-
-
 def run(args: argparse.Namespace) -> int:
-    """Train, evaluate on the test split, write the run files and print a summary."""
-    from dmil.data.registry import dataset_info
+    """Train, evaluate on the test split, write the run files and print a summary.
+
+    The run directory is locked first (:class:`dmil.utils.RunLock`), so a second run
+    into the same ``--out`` fails at once, naming this one.
+    """
+    from dmil.utils import RunLock
+
+    _check_numeric_flags(args)
+    with RunLock(args.out, command="dmil train"):
+        return _run(args)
+
+
+#: Numeric flags -> (smallest valid value, whether that value itself is valid).
+_NUMERIC_FLAGS: dict[str, tuple[float, bool]] = {
+    "epochs": (1, True),
+    "batch_size": (1, True),
+    "lr": (0.0, False),
+    "weight_decay": (0.0, True),
+    "patience": (0, True),
+    "seed": (0, True),
+    "devices": (1, True),
+    "embed_dim": (1, True),
+    "num_threads": (1, True),
+}
+
+
+def _check_numeric_flags(args: argparse.Namespace) -> None:
+    """NaN, infinite, negative or zero values of numeric flags, named by their flag."""
+    for attr, (low, inclusive) in _NUMERIC_FLAGS.items():
+        value = getattr(args, attr, None)
+        if value is None:
+            continue
+        flag = "--" + attr.replace("_", "-")
+        kind = "positive" if low == 0 and not inclusive else f">= {low:g}"
+        if not math.isfinite(value) or value < low or (value == low and not inclusive):
+            raise ValueError(f"{flag}: expected a finite number {kind}, found {value}.")
+
+
+def _check_config(config: TrainConfig) -> None:
+    """Settings that reach the config from YAML or a checkpoint; precision on the CPU."""
+    for key in ("lr", "weight_decay", "momentum", "scheduler_factor", "grad_clip"):
+        value = getattr(config, key)
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"training setting {key}: expected a finite number, found {value}.")
+    if config.precision in ("16-true", "16-mixed"):
+        import torch
+
+        if config.accelerator == "cpu" or (
+            config.accelerator == "auto" and not torch.cuda.is_available()
+        ):
+            raise ValueError(
+                f"--precision {config.precision}: float16 training is not supported on the "
+                "CPU (its losses overflow to NaN); use 32-true, bf16-mixed or bf16-true, or "
+                "train on a GPU with --device cuda."
+            )
+
+
+def build_spec(args: argparse.Namespace) -> Any:
+    """The run's :class:`~dmil.spec.ExperimentSpec` from the checkpoint (``--resume``),
+    ``--config`` and the flags, in that order of precedence (flags win)."""
+    base = None
+    if args.resume:
+        from dmil.evaluation.experiment import stored_spec
+        from dmil.training.checkpoint import find_resume_checkpoint, read_checkpoint
+
+        source = find_resume_checkpoint(args.out)
+        if source is not None:
+            base = stored_spec(read_checkpoint(source), source)
+    spec = spec_from_args(args, base=base)
+    if spec.model.method is None:
+        raise ValueError(
+            "no method given: pass --method NAME (e.g. joint or dmil) or set model.method "
+            "in the --config file."
+        )
+    return spec
+
+
+def _run(args: argparse.Namespace) -> int:
     from dmil.evaluation.experiment import run_experiment
     from dmil.evaluation.outputs import prepare_out_dir
 
-    if args.config:
-        sections = load_yaml_config(args.config)
-    else:
-        sections = {k: {} for k in _YAML_SECTIONS}
-    model_section = dict(sections["model"])
-    data_section = dict(sections["data"])
-    dataset_info(args.dataset)  # unknown names list the known ones
-    encoder: Any = model_section.pop("encoder", "mlp")
-    if args.encoder is not None:
-        encoder = args.encoder
-    if isinstance(encoder, str) and "," in encoder:
-        encoder = [e.strip() for e in encoder.split(",")]
-    _check_names(args.method, encoder)
     if args.overwrite and args.resume:
         raise ValueError("--overwrite and --resume exclude each other; pass one of them.")
+    spec = build_spec(args)
     if not (args.overwrite or args.resume):
         # An occupied --out fails here, before any data is loaded or process launched.
         prepare_out_dir(args.out)
-    config = _train_config(args, sections["train"])
+    _check_config(spec.train)
     if args.num_threads is not None:
         import torch
 
@@ -224,48 +206,12 @@ def run(args: argparse.Namespace) -> int:
                 f"--num-threads: expected a positive integer, found {args.num_threads}."
             )
         torch.set_num_threads(args.num_threads)
-
-    data_options = dict(data_section.pop("options", {}) or {})
-    data_options.update(parse_key_values(args.data_option, flag="--data-option"))
-    method_kwargs = dict(model_section.pop("method_kwargs", {}) or {})
-    method_kwargs.update(parse_key_values(args.method_option, flag="--method-option"))
-    embed_dim = model_section.pop("embed_dim", 64)
-    if args.embed_dim is not None:
-        embed_dim = args.embed_dim
-    encoder_kwargs = model_section.pop("encoder_kwargs", None)
-    if model_section:
-        raise ValueError(
-            f"--config: unknown model setting(s) {sorted(model_section)}; valid: encoder, "
-            "embed_dim, method_kwargs, encoder_kwargs."
-        )
-    split = {
-        k: data_section.pop(k)
-        for k in ("val_size", "test_size", "standardize")
-        if k in data_section
-    }
-    if args.no_standardize:
-        split["standardize"] = False
-    if data_section:
-        raise ValueError(
-            f"--config: unknown data setting(s) {sorted(data_section)}; valid: options, "
-            "val_size, test_size, standardize."
-        )
-
     metrics = run_experiment(
-        dataset=args.dataset,
-        method=args.method,
-        config=config,
+        spec,
         out_dir=args.out,
-        encoder=encoder,
-        embed_dim=int(embed_dim),
-        method_kwargs=method_kwargs,
-        encoder_kwargs=encoder_kwargs,
-        data_options=data_options,
         data_dir=args.data_dir,
-        interactions=args.interactions,
         overwrite=args.overwrite,
         resume=args.resume,
-        **split,
     )
     if metrics:  # rank zero only
         print(format_summary(metrics, out=args.out))

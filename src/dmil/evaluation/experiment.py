@@ -1,10 +1,11 @@
-"""One experiment end to end: data -> split -> model -> training -> test metrics -> files.
+"""One experiment end to end: spec -> data -> split -> model -> training -> test metrics.
 
-:func:`run_experiment` is what ``dmil train`` and the benchmark scripts call;
-:func:`evaluate_checkpoint` is what ``dmil evaluate`` calls. The checkpoint stores
-everything needed to re-create the test split (dataset name, loader options, split
-seed and fractions) and to rebuild the model (``build_model(**model_config)``), so the
-test metrics can be reproduced from the run directory alone.
+:func:`run_experiment` is what ``dmil train``, ``dmil run`` and ``dmil bench`` call, with
+one :class:`~dmil.spec.ExperimentSpec`; :func:`evaluate_checkpoint` is what
+``dmil evaluate`` calls. The effective spec (seeds, loader options, the data file's
+digest and the stages filled in) is saved beside the results (``spec.yaml``) and in every
+checkpoint, so the test metrics can be reproduced from the run directory alone and
+``dmil train --config spec.yaml`` replays the run.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import inspect
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from lightning.fabric import Fabric
 
@@ -27,52 +29,35 @@ from dmil.evaluation.interactions import interaction_labels
 from dmil.evaluation.metrics import classification_report
 from dmil.evaluation.outputs import prepare_out_dir, write_json, write_predictions
 from dmil.evaluation.predict import Predictions, predict
+from dmil.spec import DataSpec, ExperimentSpec
 from dmil.training.checkpoint import load_state_into, read_checkpoint
 from dmil.training.config import TrainConfig
 from dmil.training.fabric import build_fabric, seed_everything
 from dmil.training.loop import fit
+from dmil.training.stages import scale_stages
+from dmil.utils import record_sha256
 
 __all__ = [
     "DataSpec",
+    "ExperimentResult",
     "evaluate_checkpoint",
+    "execute_experiment",
+    "load_data",
     "load_splits",
+    "method_stages",
     "model_config_for",
     "resolve_data_options",
+    "resolve_data_spec",
+    "resolve_spec",
     "run_experiment",
     "standardize_splits",
+    "stored_spec",
 ]
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class DataSpec:
-    """How to re-create a run's data: dataset, loader options and split.
-
-    Attributes
-    ----------
-    dataset : str
-        Registered dataset name.
-    options : dict
-        Keyword options of the loader (e.g. ``n_samples``).
-    split_seed : int
-        ``random_state`` of :func:`dmil.data.split_dataset`.
-    val_size, test_size : float
-        Split fractions (predefined splits of the dataset are honoured).
-    standardize : bool
-        Z-score every floating modality feature-wise with the mean and standard
-        deviation of the training split (integer-coded modalities are left as they are).
-    """
-
-    dataset: str
-    options: dict[str, Any] = field(default_factory=dict)
-    split_seed: int = 0
-    val_size: float = 0.15
-    test_size: float = 0.15
-    standardize: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+#: The effective spec of a run, written into its directory.
+SPEC_FILE = "spec.yaml"
 
 
 def resolve_data_options(
@@ -90,17 +75,110 @@ def resolve_data_options(
     return resolved
 
 
+def resolve_data_spec(spec: DataSpec, seed: int) -> DataSpec:
+    """``spec`` with the split seed, the data seed and the file's digest filled in."""
+    changes: dict[str, Any] = {}
+    if spec.split_seed is None:
+        changes["split_seed"] = int(seed)
+    if spec.dataset is not None:
+        changes["options"] = resolve_data_options(spec.dataset, spec.options, seed=seed)
+    else:
+        from dmil.utils import file_sha256
+
+        path = Path(spec.file)
+        _check_file(path)
+        digest = file_sha256(path)
+        if spec.sha256 is not None and spec.sha256 != digest:
+            raise ValueError(_digest_message(path, spec.sha256, digest))
+        changes.update(file=str(path.resolve()), sha256=digest)
+    return spec.replace(**changes)
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"data file not found: {path}. Pass the file's current location with --data FILE."
+        )
+
+
+def _digest_message(path: Path, expected: str, found: str) -> str:
+    return (
+        f"data file {path} has changed since the run was made: its SHA-256 is "
+        f"{found[:16]}..., the run recorded {expected[:16]}.... Pass the original file "
+        "with --data FILE (or retrain on the new one)."
+    )
+
+
+def method_stages(config: TrainConfig, method: str, encoder: Any = "mlp") -> TrainConfig:
+    """``config`` with the method's default stages when it has none of its own.
+
+    A staged method (DMIL) gets its preset rescaled to ``config.epochs``, so staged and
+    one-stage methods train for the same total number of epochs.
+    """
+    if config.stages:
+        return config
+    from dmil.models import default_stages
+
+    stages = default_stages(method, encoder)
+    if stages is None:
+        return config
+    return config.with_stages(scale_stages(stages, config.epochs))
+
+
+def resolve_spec(spec: ExperimentSpec) -> ExperimentSpec:
+    """The effective spec of a run: seeds, loader options and the data file's digest
+    made explicit, and a staged method's default stages applied (scaled to
+    ``train.epochs``). Resolving an effective spec again changes nothing.
+
+    Raises
+    ------
+    ValueError
+        When ``model.method`` is not set, or a recorded file digest does not match.
+    """
+    if spec.model.method is None:
+        raise ValueError(
+            "model.method: a run needs a method; pass --method NAME or set model.method "
+            "in the --config file."
+        )
+    data = resolve_data_spec(spec.data, spec.train.seed)
+    train = method_stages(spec.train, spec.model.method, spec.model.encoder)
+    return spec.replace(data=data, train=train)
+
+
+def load_data(
+    spec: DataSpec, *, data_dir: str | os.PathLike[str] | None = None
+) -> MultimodalDataset:
+    """The dataset of ``spec``: a registered one (with its loader options) or a data
+    file (checked against ``spec.sha256`` when one is recorded)."""
+    if spec.file is None:
+        return load(spec.dataset, root=data_dir, **spec.options)
+    from dmil.data.formats import read_dataset
+    from dmil.utils import file_sha256
+
+    path = Path(spec.file)
+    _check_file(path)
+    if spec.sha256 is not None:
+        found = file_sha256(path)
+        if found != spec.sha256:
+            raise ValueError(_digest_message(path, spec.sha256, found))
+    return read_dataset(path)
+
+
 def load_splits(
     spec: DataSpec,
     *,
     data_dir: str | os.PathLike[str] | None = None,
     data: MultimodalDataset | None = None,
 ) -> DatasetSplits:
-    """Load (unless ``data`` is given) and split the dataset of ``spec``."""
+    """Load (unless ``data`` is given) and split the dataset of ``spec`` (split seed
+    ``spec.split_seed``, 0 when unset)."""
     if data is None:
-        data = load(spec.dataset, root=data_dir, **spec.options)
+        data = load_data(spec, data_dir=data_dir)
     splits = split_dataset(
-        data, val_size=spec.val_size, test_size=spec.test_size, random_state=spec.split_seed
+        data,
+        val_size=spec.val_size,
+        test_size=spec.test_size,
+        random_state=spec.split_seed or 0,
     )
     return standardize_splits(splits) if spec.standardize else splits
 
@@ -149,8 +227,6 @@ def model_config_for(
     """The keyword arguments of ``build_model`` for ``data`` (stored in checkpoints)."""
     if not isinstance(encoder, str):
         encoder = [str(e) for e in encoder]
-        if not all(isinstance(e, str) for e in encoder):
-            raise TypeError("encoder: checkpoints can only store encoder names (str).")
     config = {
         "method": str(method),
         "encoder": encoder,
@@ -163,6 +239,47 @@ def model_config_for(
     if encoder_kwargs:
         config["encoder_kwargs"] = dict(encoder_kwargs)
     return config
+
+
+def _check_room_for_run(out: Path, model: Any, config: TrainConfig) -> None:
+    """Fail before the first epoch when ``out`` cannot hold the run's files: two
+    checkpoints and the temporary copy of one being written, plus 1 MiB of results."""
+    from dmil.training.checkpoint import checkpoint_size_estimate
+    from dmil.utils import check_free_space
+
+    one = checkpoint_size_estimate(model, optimizer=config.optimizer)
+    n_params = sum(p.numel() for p in model.parameters())
+    check_free_space(
+        out,
+        3 * one + (1 << 20),
+        why=f"checkpoints of a model with {n_params:,} parameters",
+    )
+
+
+def _check_model_fits_data(model_config: Mapping[str, Any], data: Any, source: str) -> None:
+    """The checkpoint's model takes the data's modalities, shapes and classes."""
+    names = list(data.modality_names)
+    shapes = [tuple(int(d) for d in s) for s in model_config.get("input_shapes", [])]
+    problems = []
+    if len(shapes) != len(names):
+        problems.append(f"the model takes {len(shapes)} modalities, the data has {len(names)}")
+    else:
+        stored_names = list(model_config.get("modality_names") or names)
+        for name, stored, shape in zip(names, stored_names, shapes, strict=True):
+            found = tuple(int(d) for d in data.shapes[name])
+            if shape != found:
+                problems.append(
+                    f"modality '{stored}' has shape {shape} in the model, {found} in the data"
+                )
+    n_classes = model_config.get("n_classes")
+    if n_classes is not None and int(n_classes) != int(data.n_classes):
+        problems.append(f"the model predicts {n_classes} classes, the data has {data.n_classes}")
+    if problems:
+        raise ValueError(
+            f"checkpoint {source} does not fit the data it is evaluated on: "
+            f"{'; '.join(problems)}. The dataset or its files changed since training "
+            "(check --data-dir), or the checkpoint belongs to another run."
+        )
 
 
 def _build_model(model_config: Mapping[str, Any]) -> Any:
@@ -183,100 +300,147 @@ def _test_report(preds: Predictions, interactions: Sequence[str] | None) -> dict
     )
 
 
-def run_experiment(
+@dataclass
+class ExperimentResult:
+    """What :func:`execute_experiment` returns.
+
+    Attributes
+    ----------
+    spec : ExperimentSpec
+        The effective spec (as saved in ``spec.yaml``).
+    metrics : dict
+        The content of ``metrics.json`` (empty on processes other than rank zero).
+    predictions : Predictions
+        The test predictions (gate weights and component outputs included where the
+        model gives them).
+    test_indices : ndarray of int
+        Position of each test sample in the loaded dataset.
+    interactions : list of str or None
+        The test samples' interaction labels used by the breakdown.
+    history : list of dict
+        One row per epoch, as in ``metrics.csv``.
+    """
+
+    spec: ExperimentSpec
+    metrics: dict[str, Any]
+    predictions: Predictions
+    test_indices: np.ndarray
+    interactions: list[str] | None
+    history: list[dict[str, Any]]
+
+
+def _metrics(
+    spec: ExperimentSpec,
+    preds: Predictions,
+    labels: list[str] | None,
+    source: str,
+    result: Any,
+    fabric: Fabric,
+    model_config: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The content of ``metrics.json``."""
+    return {
+        "dataset": spec.data.name,
+        "method": spec.model.method,
+        "seed": spec.train.seed,
+        "test": {**_test_report(preds, labels), "n": int(preds.labels.size)},
+        "val": {"accuracy": result.best_val_accuracy, "loss": result.best_val_loss},
+        "interaction_source": source,
+        "train_seconds": result.train_seconds,
+        "samples_per_second": result.samples_per_second,
+        "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
+        "world_size": fabric.world_size,
+        "config": spec.train.to_dict(),
+        "model_config": dict(model_config),
+        "data": spec.data.to_dict(),
+        "spec": spec.to_dict(),
+    }
+
+
+def _holds_run_lock(func: Any) -> Any:
+    """Run ``func`` holding the lock of its ``out_dir`` (re-entrant: ``dmil train``
+    already holds it), so two runs never share a directory."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("out_dir") is None:
+            return func(*args, **kwargs)
+        from dmil.utils import RunLock
+
+        with RunLock(kwargs["out_dir"], command="dmil run_experiment"):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+@_holds_run_lock
+def execute_experiment(
+    spec: ExperimentSpec,
     *,
-    dataset: str,
-    method: str,
-    config: TrainConfig,
     out_dir: str | os.PathLike[str] | None = None,
-    encoder: str | Sequence[str] = "mlp",
-    embed_dim: int = 64,
-    method_kwargs: Mapping[str, Any] | None = None,
-    encoder_kwargs: Mapping[str, Any] | None = None,
-    data_options: Mapping[str, Any] | None = None,
-    data_dir: str | os.PathLike[str] | None = None,
-    val_size: float = 0.15,
-    test_size: float = 0.15,
-    standardize: bool = True,
-    interactions: str = "auto",
     overwrite: bool = False,
     resume: bool = False,
+    data_dir: str | os.PathLike[str] | None = None,
     data: MultimodalDataset | None = None,
     test_interactions: tuple[list[str] | None, str] | None = None,
     fabric: Fabric | None = None,
-    keep_predictions: bool = False,
-) -> dict[str, Any]:
-    """Train ``method`` on ``dataset`` and measure it on the test split.
+) -> ExperimentResult:
+    """Train the spec's method on its data and measure it on the test split.
 
     Parameters
     ----------
-    dataset : str
-        Registered dataset name (also stored for ``dmil evaluate``).
-    method : str
-        A paradigm from :func:`dmil.models.available_methods`.
-    config : TrainConfig
-        Training settings; ``config.seed`` also seeds the split and the estimator.
+    spec : ExperimentSpec
+        The run; :func:`resolve_spec` makes it explicit first.
     out_dir : path, optional
-        Run directory for checkpoints, ``metrics.csv``, ``metrics.json`` and
-        ``predictions.csv``; must be new or empty unless ``overwrite`` / ``resume``.
-    encoder, embed_dim, method_kwargs, encoder_kwargs
-        Passed to ``build_model``.
-    data_options : mapping, optional
-        Options of the dataset loader (e.g. ``{"n_samples": 600}``). A generated
-        dataset's ``random_state`` defaults to ``config.seed``.
-    data_dir : path, optional
-        Data directory for file-backed datasets.
-    val_size, test_size : float
-        Split fractions.
-    standardize : bool
-        Z-score floating modalities with training-split statistics.
-    interactions : {"auto", "true", "estimated", "none"}
-        Source of the per-sample interaction labels of the test split.
+        Run directory for ``spec.yaml``, checkpoints, ``metrics.csv``, ``metrics.json``
+        and ``predictions.csv``; must be new or empty unless ``overwrite`` / ``resume``.
     overwrite, resume : bool
         What to do with an existing run directory.
+    data_dir : path, optional
+        Data directory for file-backed registered datasets.
     data : MultimodalDataset, optional
-        The already loaded dataset (skips loading; it must be what ``dataset`` and
-        ``data_options`` load).
+        The already loaded dataset (skips loading; it must be what ``spec.data`` loads).
     test_interactions : (labels, source), optional
         Precomputed interaction labels of the test split (e.g. shared by several
-        methods in a benchmark).
+        methods).
     fabric : Fabric, optional
-        An already launched Fabric object (built from ``config`` otherwise).
-    keep_predictions : bool
-        Also return the test predictions under ``"predictions"`` (``index``, ``label``,
-        ``prediction`` and ``modality_predictions`` lists; not written to metrics.json).
+        An already launched Fabric object (built from ``spec.train`` otherwise).
 
     Returns
     -------
-    dict
-        The content of ``metrics.json`` (complete on rank zero).
+    ExperimentResult
     """
     out = None
     if out_dir is not None:
         # Before launching: under DDP every process checks an untouched directory.
         out = prepare_out_dir(out_dir, overwrite=overwrite, resume=resume)
-    spec = DataSpec(
-        dataset=dataset,
-        options=resolve_data_options(dataset, data_options, seed=config.seed),
-        split_seed=config.seed,
-        val_size=val_size,
-        test_size=test_size,
-        standardize=standardize,
-    )
-    splits = load_splits(spec, data_dir=data_dir, data=data)
+    spec = resolve_spec(spec)
+    config = spec.train
+    splits = load_splits(spec.data, data_dir=data_dir, data=data)
     model_config = model_config_for(
         splits.train,
-        method=method,
-        encoder=encoder,
-        embed_dim=embed_dim,
-        method_kwargs=method_kwargs,
-        encoder_kwargs=encoder_kwargs,
+        method=spec.model.method,
+        encoder=spec.model.encoder,
+        embed_dim=spec.model.embed_dim,
+        method_kwargs=spec.model.method_kwargs,
+        encoder_kwargs=spec.model.encoder_kwargs,
     )
     seed_everything(config.seed)
     model = _build_model(model_config)
-    extra = {"data": spec.to_dict(), "interactions": interactions}
+    if out is not None:
+        _check_room_for_run(out, model, config)
+    extra = {
+        "data": spec.data.to_dict(),
+        "interactions": spec.data.interactions,
+        "spec": spec.to_dict(),
+    }
     if fabric is None:
         fabric = build_fabric(config)
+    if out is not None and fabric.is_global_zero:
+        spec.to_yaml(out / SPEC_FILE)
     result = fit(
         model,
         splits.train,
@@ -292,56 +456,98 @@ def run_experiment(
         result.wrapped_model, splits.test, batch_size=config.eval_batch_size, fabric=fabric
     )
     metrics: dict[str, Any] = {}
+    labels: list[str] | None = None
     if fabric.is_global_zero:
         if test_interactions is None:
             test_interactions = interaction_labels(
                 splits.test,
                 train=splits.train,
                 val=splits.val,
-                source=interactions,
+                source=spec.data.interactions,
                 device=str(fabric.device),
                 random_state=config.seed,
             )
         labels, source = test_interactions
-        metrics = {
-            "dataset": dataset,
-            "method": method,
-            "seed": config.seed,
-            "test": {**_test_report(preds, labels), "n": int(preds.labels.size)},
-            "val": {"accuracy": result.best_val_accuracy, "loss": result.best_val_loss},
-            "interaction_source": source,
-            "train_seconds": result.train_seconds,
-            "samples_per_second": result.samples_per_second,
-            "epochs_run": result.epochs_run,
-            "best_epoch": result.best_epoch,
-            "stopped_early": result.stopped_early,
-            "world_size": fabric.world_size,
-            "config": config.to_dict(),
-            "model_config": model_config,
-            "data": spec.to_dict(),
-        }
+        metrics = _metrics(spec, preds, labels, source, result, fabric, model_config)
         if out is not None:
             write_predictions(
                 out / "predictions.csv", preds, indices=splits.indices["test"], interactions=labels
             )
             write_json(out / "metrics.json", metrics)
-        if keep_predictions:
-            metrics["predictions"] = {
-                "index": splits.indices["test"].tolist(),
-                "label": preds.labels.tolist(),
-                "prediction": preds.y_pred.tolist(),
-                "modality_predictions": None
-                if preds.modality_pred is None
-                else preds.modality_pred.tolist(),
-            }
+            record_sha256(out / "metrics.csv", out / SPEC_FILE)
     fabric.barrier()
-    return metrics
+    return ExperimentResult(
+        spec=spec,
+        metrics=metrics,
+        predictions=preds,
+        test_indices=np.asarray(splits.indices["test"]),
+        interactions=labels,
+        history=list(result.history),
+    )
+
+
+def run_experiment(spec: ExperimentSpec, **options: Any) -> dict[str, Any]:
+    """:func:`execute_experiment` returning only the metrics (``metrics.json``'s content,
+    complete on rank zero); the keyword options are those of ``execute_experiment``."""
+    return execute_experiment(spec, **options).metrics
+
+
+def stored_spec(content: Mapping[str, Any], checkpoint: Any) -> ExperimentSpec:
+    """The effective spec stored in a checkpoint (older checkpoints: rebuilt from their
+    data settings, training config and model config)."""
+    extra = content["extra"]
+    if "spec" in extra:
+        return ExperimentSpec.from_dict(extra["spec"], source=f"checkpoint {checkpoint}")
+    if "data" not in extra:
+        raise ValueError(
+            f"checkpoint {checkpoint} does not say which data it was trained on "
+            "(no extra['data']); it was not written by `dmil train`."
+        )
+    data = dict(extra["data"])
+    data.setdefault("interactions", extra.get("interactions", "auto"))
+    mc = content["model_config"]
+    model = {
+        "method": mc.get("method"),
+        "encoder": mc.get("encoder", "mlp"),
+        "embed_dim": mc.get("embed_dim", 64),
+        "encoder_kwargs": mc.get("encoder_kwargs") or {},
+        "method_kwargs": mc.get("method_kwargs") or {},
+    }
+    return ExperimentSpec.from_dict(
+        {"data": data, "model": model, "train": content["config"]},
+        source=f"checkpoint {checkpoint}",
+    )
+
+
+def _data_for_evaluation(
+    stored: DataSpec, checkpoint: Any, dataset: str | None, data_file: Any
+) -> DataSpec:
+    """The stored data settings, checked against (or pointed at) what the user passed."""
+    if dataset is not None and dataset != stored.dataset:
+        trained_on = (
+            f"dataset '{stored.dataset}'" if stored.dataset else f"the data file {stored.file}"
+        )
+        fix = f"--dataset {stored.dataset}" if stored.dataset else f"--data {stored.file}"
+        raise ValueError(
+            f"checkpoint {checkpoint} was trained on {trained_on}, not '{dataset}'; evaluate "
+            f"re-creates that run's test split, so pass {fix} (or omit it)."
+        )
+    if data_file is None:
+        return stored
+    if stored.file is None:
+        raise ValueError(
+            f"checkpoint {checkpoint} was trained on the registered dataset "
+            f"'{stored.dataset}', not on a data file; pass --dataset {stored.dataset} "
+            "(or omit --data)."
+        )
+    return stored.replace(file=str(Path(data_file)))
 
 
 def evaluate_checkpoint(
     checkpoint: str | os.PathLike[str],
     *,
     dataset: str | None = None,
+    data_file: str | os.PathLike[str] | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     accelerator: str = "cpu",
     interactions: str | None = None,
@@ -356,8 +562,11 @@ def evaluate_checkpoint(
     dataset : str, optional
         Must name the dataset the run was trained on (a safety check); default: the
         stored one.
+    data_file : path, optional
+        Where the run's data file is now (default: the path recorded in the run); its
+        content must match the recorded SHA-256.
     data_dir : path, optional
-        Data directory for file-backed datasets.
+        Data directory for file-backed registered datasets.
     accelerator : {"cpu", "cuda", "auto"}
         Where to run the model.
     interactions : str, optional
@@ -372,46 +581,35 @@ def evaluate_checkpoint(
         as the training run's ``metrics.json`` (same split, weights and batches).
     """
     content = read_checkpoint(checkpoint)
-    extra = content["extra"]
-    if "data" not in extra:
-        raise ValueError(
-            f"checkpoint {checkpoint} does not say which data it was trained on "
-            "(no extra['data']); it was not written by `dmil train`."
-        )
-    spec = DataSpec(**extra["data"])
-    if dataset is not None and dataset != spec.dataset:
-        raise ValueError(
-            f"checkpoint {checkpoint} was trained on dataset '{spec.dataset}', not "
-            f"'{dataset}'; evaluate re-creates that run's test split, so pass "
-            f"--dataset {spec.dataset} (or omit it)."
-        )
-    stored = TrainConfig.from_dict(content["config"])
+    spec = stored_spec(content, checkpoint)
+    data_spec = _data_for_evaluation(spec.data, checkpoint, dataset, data_file)
+    stored = spec.train
     config = stored.replace(accelerator=accelerator, devices=1, strategy="auto", progress=False)
-    splits = load_splits(spec, data_dir=data_dir)
+    splits = load_splits(data_spec, data_dir=data_dir)
+    _check_model_fits_data(content["model_config"], splits.train, str(checkpoint))
     model = _build_model(content["model_config"])
     load_state_into(content, model=model, source=str(checkpoint))
     fabric = build_fabric(config)
     wrapped = fabric.setup_module(model)
     test_preds = predict(wrapped, splits.test, batch_size=config.eval_batch_size, fabric=fabric)
     val_preds = predict(wrapped, splits.val, batch_size=config.eval_batch_size, fabric=fabric)
-    source = interactions or extra.get("interactions", "auto")
     labels, used = interaction_labels(
         splits.test,
         train=splits.train,
         val=splits.val,
-        source=source,
+        source=interactions or data_spec.interactions,
         device=str(fabric.device),
         random_state=stored.seed,
     )
     metrics = {
-        "dataset": spec.dataset,
+        "dataset": data_spec.name,
         "method": content["model_config"].get("method"),
         "seed": stored.seed,
         "checkpoint_epoch": int(content["epoch"]),
         "test": {**_test_report(test_preds, labels), "n": int(test_preds.labels.size)},
         "val": {"accuracy": float((val_preds.y_pred == val_preds.labels).mean())},
         "interaction_source": used,
-        "data": spec.to_dict(),
+        "data": data_spec.to_dict(),
     }
     if out_file is not None:
         write_json(Path(out_file), metrics)

@@ -103,18 +103,21 @@ def interaction_labels(
                 "(train=..., val=...) to fit the estimator."
             )
         return None, "none"
+    import dmil.interactions
+    from dmil.interactions import estimator as estimator_module
+
+    estimator_class = dmil.interactions.InteractionEstimator
     settings = {"measure": measure, "device": device, "random_state": random_state}
     path = None
-    if cache:
+    # Only the library's own estimator is cached: its source is part of the key.
+    if cache and estimator_class is estimator_module.InteractionEstimator:
         path = _cache_dir() / f"{labels_cache_key(train, val, test, settings)}.json"
         cached = _read_cached(path, len(test))
         if cached is not None:
             CACHE_STATS["hits"] += 1
             logger.info("reusing cached interaction labels from %s (estimator not refitted)", path)
             return cached, "estimated"
-    from dmil.interactions.estimator import InteractionEstimator
-
-    estimator = InteractionEstimator(measure=measure, device=device, random_state=random_state)
+    estimator = estimator_class(measure=measure, device=device, random_state=random_state)
     table = estimator.fit(train, val).transform(test)
     CACHE_STATS["fits"] += 1
     labels = [str(t) for t in table.dominant()]

@@ -77,6 +77,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val-size", type=float, default=0.15)
     p.add_argument("--test-size", type=float, default=0.15)
     p.add_argument("--max-epochs", type=int, default=None, help="cap on training epochs")
+    p.add_argument(
+        "--num-threads",
+        type=int,
+        default=None,
+        help="torch intra-op CPU threads (default 1; see BENCHMARKS.md, 'CPU threads')",
+    )
     p.add_argument("--no-reference", action="store_true", help="skip the BROJA reference")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
@@ -171,6 +177,8 @@ def _pairs_csv(table: InteractionTable, path: Path) -> None:
 
 def estimate_to_dir(data: MultimodalDataset, args: argparse.Namespace, tmp: Path) -> dict:
     """Fit, evaluate and write every output into ``tmp``; returns the summary."""
+    import torch
+
     from dmil.interactions.estimator import InteractionEstimator
     from dmil.interactions.table import confusion_matrix
     from dmil.report.interaction_plots import plot_component_distributions, plot_dominant_by_class
@@ -180,6 +188,7 @@ def estimate_to_dir(data: MultimodalDataset, args: argparse.Namespace, tmp: Path
         measure=args.measure,
         device=args.device,
         random_state=args.seed,
+        n_threads=torch.get_num_threads(),
         progress=False if args.no_progress else None,
         **({} if args.max_epochs is None else {"max_epochs": args.max_epochs}),
     )
@@ -281,7 +290,9 @@ def _run(args: argparse.Namespace) -> int:
             f"({', '.join(earlier)}); pass --overwrite to replace them or choose another --out."
         )
     from dmil.interactions.checks import check_device
+    from dmil.training.fabric import configure_threads
 
+    configure_threads(getattr(args, "num_threads", None), "estimate")
     check_device(args.device)
     data = _load(args)
     # Under the lock, temporary directories left in --out by a killed run are stale.

@@ -41,6 +41,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         choices=["auto", "true", "estimated", "none"],
         help="source of interaction labels (default: as in the training run)",
     )
+    p.add_argument(
+        "--num-threads",
+        type=int,
+        default=None,
+        help="torch intra-op CPU threads (default 1; see BENCHMARKS.md, 'CPU threads')",
+    )
     p.add_argument("--out", default=None, help="also write the metrics to this JSON file")
     p.set_defaults(func=run)
 
@@ -50,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
     from dmil.cli.train import format_summary
     from dmil.evaluation.experiment import evaluate_checkpoint
     from dmil.training.config import ACCELERATORS
+    from dmil.training.fabric import configure_threads
 
+    configure_threads(args.num_threads, "evaluate")
     if args.device not in ACCELERATORS:
         raise ValueError(f"--device: expected one of {list(ACCELERATORS)}, found {args.device!r}.")
     metrics = evaluate_checkpoint(

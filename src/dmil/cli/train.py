@@ -96,7 +96,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--num-threads",
         type=int,
         default=None,
-        help="torch intra-op CPU threads (default: torch's choice)",
+        help="torch intra-op CPU threads (default 1; see BENCHMARKS.md, 'CPU threads')",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
@@ -198,14 +198,9 @@ def _run(args: argparse.Namespace) -> int:
         # An occupied --out fails here, before any data is loaded or process launched.
         prepare_out_dir(args.out)
     _check_config(spec.train)
-    if args.num_threads is not None:
-        import torch
+    from dmil.training.fabric import configure_threads
 
-        if args.num_threads < 1:
-            raise ValueError(
-                f"--num-threads: expected a positive integer, found {args.num_threads}."
-            )
-        torch.set_num_threads(args.num_threads)
+    configure_threads(args.num_threads, "train")
     metrics = run_experiment(
         spec,
         out_dir=args.out,

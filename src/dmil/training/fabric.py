@@ -1,20 +1,62 @@
-"""The one place where the Lightning Fabric object is built from the settings."""
+"""Hardware set-up: the one place where the Lightning Fabric object is built from the
+settings, and the CPU thread default every computing command applies.
+
+Lightning is imported inside :func:`build_fabric`, so :func:`configure_threads` and
+:func:`seed_everything` can be used by commands that never train (``dmil estimate``)
+without paying for Lightning's import.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import random
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from lightning.fabric import Fabric
 
 from dmil.training.config import TrainConfig
 
-__all__ = ["build_fabric", "seed_everything"]
+if TYPE_CHECKING:
+    from lightning.fabric import Fabric
+
+__all__ = ["DEFAULT_CPU_THREADS", "build_fabric", "configure_threads", "seed_everything"]
 
 logger = logging.getLogger(__name__)
+
+#: Intra-op CPU threads of every command unless ``--num-threads`` says otherwise. Chosen
+#: by measurement (BENCHMARKS.md, "CPU threads"): the models dmil trains are small, so a
+#: second thread gains little on idle cores and, when the cores are shared with other
+#: work, threads waiting for busy cores made training several times slower.
+DEFAULT_CPU_THREADS = 1
+
+
+def configure_threads(n_threads: int | None, command: str) -> int:
+    """Set torch's intra-op CPU threads for a command and return the number used.
+
+    Parameters
+    ----------
+    n_threads : int or None
+        The ``--num-threads`` value; ``None`` applies :data:`DEFAULT_CPU_THREADS`.
+    command : str
+        The command name, for the error message and the log.
+
+    Returns
+    -------
+    int
+        ``torch.get_num_threads()`` afterwards.
+    """
+    if n_threads is None:
+        n_threads = DEFAULT_CPU_THREADS
+    elif isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
+        raise ValueError(
+            f"dmil {command} --num-threads: expected a positive integer, found {n_threads!r}."
+        )
+    if torch.get_num_threads() != n_threads:
+        torch.set_num_threads(n_threads)
+    logger.debug("dmil %s: %d torch CPU thread(s)", command, n_threads)
+    return torch.get_num_threads()
 
 
 def seed_everything(seed: int) -> None:
@@ -50,6 +92,8 @@ def build_fabric(config: TrainConfig, *, launch: bool = True) -> Fabric:
     -------
     lightning.fabric.Fabric
     """
+    from lightning.fabric import Fabric
+
     if config.accelerator == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             "accelerator 'cuda' was requested but torch sees no CUDA device "

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from dmil.models.base import ModelOutput, MultimodalModel
+from dmil.models.dmil import DMIL
 from dmil.models.encoders import available_encoders, create_encoder, register_encoder
-from dmil.models.paradigms import available_methods, build_model, register_method
+from dmil.models.paradigms import available_methods, build_model, default_stages, register_method
 
 __all__ = [
+    "DMIL",
     "ModelOutput",
     "MultimodalModel",
     "available_encoders",
     "available_methods",
     "build_model",
     "create_encoder",
+    "default_stages",
     "register_encoder",
     "register_method",
 ]

@@ -10,7 +10,12 @@ from dmil.models.paradigms.i2m2 import I2M2Model
 from dmil.models.paradigms.joint import JointMLPModel, JointModel
 from dmil.models.paradigms.mlb import MLBModel
 from dmil.models.paradigms.ogm_ge import OGMGEModel, ogm_coefficients
-from dmil.models.paradigms.registry import available_methods, build_model, register_method
+from dmil.models.paradigms.registry import (
+    available_methods,
+    build_model,
+    default_stages,
+    register_method,
+)
 
 __all__ = [
     "EnsembleModel",
@@ -23,6 +28,7 @@ __all__ = [
     "ProbeHeads",
     "available_methods",
     "build_model",
+    "default_stages",
     "fusion_head",
     "linear_blocks",
     "ogm_coefficients",

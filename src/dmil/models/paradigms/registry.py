@@ -20,7 +20,7 @@ from dmil.models.paradigms.joint import JointMLPModel, JointModel
 from dmil.models.paradigms.mlb import MLBModel
 from dmil.models.paradigms.ogm_ge import OGMGEModel
 
-__all__ = ["available_methods", "build_model", "register_method"]
+__all__ = ["available_methods", "build_model", "default_stages", "register_method"]
 
 _METHODS: dict[str, type[Paradigm]] = {
     "ensemble": EnsembleModel,
@@ -74,6 +74,21 @@ def _method_class(method: str) -> type[Paradigm]:
             + did_you_mean(method, available_methods())
         )
     return _METHODS[key]
+
+
+def default_stages(method: str, encoder: EncoderSpec | Sequence[EncoderSpec] = "mlp") -> Any:
+    """The stages a method trains with by default, or ``None`` for one-stage methods.
+
+    A staged method's class provides them (``default_stages(encoder)``); DMIL and its
+    ablations train in three stages. Scale them to a budget with
+    :func:`dmil.training.stages.scale_stages`.
+
+    Returns
+    -------
+    tuple of StageSpec or None
+    """
+    provider = getattr(_method_class(method), "default_stages", None)
+    return None if provider is None else provider(encoder)
 
 
 def _module_out_dim(module: nn.Module, input_shape: tuple[int, ...], modality: str) -> int:

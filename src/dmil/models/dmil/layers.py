@@ -1,0 +1,140 @@
+"""Building blocks of DMIL: variational bottlenecks, Gaussian KL divergences, small MLPs.
+
+A variational bottleneck maps an input to a diagonal Gaussian posterior
+``q(z | x) = N(mu(x), diag(exp(logvar(x))))`` with one linear layer whose output is split
+into the mean and the log-variance. In training it returns a reparameterised sample
+``mu + exp(logvar / 2) * eps``, in evaluation the mean, so predictions are deterministic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+__all__ = ["Gaussian", "LinearCode", "VariationalBottleneck", "gaussian_kl", "mlp", "prior_kl"]
+
+
+@dataclass
+class Gaussian:
+    """A diagonal Gaussian code and the value drawn from it.
+
+    Attributes
+    ----------
+    mean, logvar : Tensor, shape (B, d)
+        Posterior parameters (``logvar`` is ``None`` for a deterministic code).
+    value : Tensor, shape (B, d)
+        A reparameterised sample in training, the mean in evaluation.
+    """
+
+    mean: torch.Tensor
+    logvar: torch.Tensor | None
+    value: torch.Tensor
+
+
+def gaussian_kl(
+    mean_q: torch.Tensor,
+    logvar_q: torch.Tensor,
+    mean_p: torch.Tensor,
+    logvar_p: torch.Tensor,
+) -> torch.Tensor:
+    """``KL(q || p)`` between diagonal Gaussians, averaged over batch and dimensions.
+
+    ``0.5 * (logvar_p - logvar_q + (exp(logvar_q) + (mean_q - mean_p)^2) / exp(logvar_p) - 1)``
+    per dimension; exact, never negative, and zero exactly when ``q == p``. The mean over
+    dimensions (rather than the sum) keeps loss weights independent of the code width.
+
+    Returns
+    -------
+    Tensor
+        A scalar.
+    """
+    per_dim = 0.5 * (
+        logvar_p - logvar_q + (logvar_q.exp() + (mean_q - mean_p).pow(2)) * (-logvar_p).exp() - 1.0
+    )
+    return per_dim.mean()
+
+
+def prior_kl(code: Gaussian) -> torch.Tensor:
+    """``KL(q || N(0, I))`` of a code (zero for a deterministic code)."""
+    if code.logvar is None:
+        return code.mean.new_zeros(())
+    zeros = torch.zeros_like(code.mean)
+    return gaussian_kl(code.mean, code.logvar, zeros, zeros)
+
+
+class VariationalBottleneck(nn.Module):
+    """``Linear(in_dim, 2 d)`` split into mean and log-variance, sampled in training.
+
+    Parameters
+    ----------
+    in_dim, out_dim : int
+        Input width and code width ``d``.
+    logvar_clamp : float or None, default 10.0
+        Clamp the log-variance to ``[-c, c]`` (``None``: unclamped, as in the published
+        code). Clamping keeps ``exp(logvar)`` finite when a KL weight is small.
+    logvar_init : float, default 0.0
+        Initial bias of the log-variance outputs (``0``: unit variance at the start, as
+        with a default-initialised linear layer; negative values start with less noise).
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        *,
+        logvar_clamp: float | None = 10.0,
+        logvar_init: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.out_dim = int(out_dim)
+        self.logvar_clamp = logvar_clamp
+        self.logvar_init = float(logvar_init)
+        self.linear = nn.Linear(int(in_dim), 2 * self.out_dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Default linear initialisation, then the log-variance bias set to
+        ``logvar_init`` when it is not zero."""
+        self.linear.reset_parameters()
+        if self.logvar_init != 0.0:
+            with torch.no_grad():
+                self.linear.bias[self.out_dim :].fill_(self.logvar_init)
+
+    def forward(self, x: torch.Tensor) -> Gaussian:
+        mean, logvar = self.linear(x).chunk(2, dim=1)  # (B, d), (B, d)
+        if self.logvar_clamp is not None:
+            logvar = logvar.clamp(-self.logvar_clamp, self.logvar_clamp)
+        if self.training:
+            value = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+        else:
+            value = mean
+        return Gaussian(mean=mean, logvar=logvar, value=value)
+
+
+class LinearCode(nn.Module):
+    """A plain ``Linear(in_dim, d)`` with the bottleneck's interface (no KL): the
+    ``dmil-fc`` ablation."""
+
+    def __init__(self, in_dim: int, out_dim: int, **_: object) -> None:
+        super().__init__()
+        self.out_dim = int(out_dim)
+        self.linear = nn.Linear(int(in_dim), self.out_dim)
+
+    def forward(self, x: torch.Tensor) -> Gaussian:
+        value = self.linear(x)
+        return Gaussian(mean=value, logvar=None, value=value)
+
+
+def mlp(in_dim: int, hidden: int, out_dim: int, *, layers: int = 2) -> nn.Module:
+    """``layers`` linear layers with ReLU between them (one layer: a plain Linear)."""
+    if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
+        raise ValueError(f"layers: expected a positive integer, found {layers!r}.")
+    if layers == 1:
+        return nn.Linear(in_dim, out_dim)
+    mods: list[nn.Module] = [nn.Linear(in_dim, hidden), nn.ReLU()]
+    for _ in range(layers - 2):
+        mods += [nn.Linear(hidden, hidden), nn.ReLU()]
+    mods.append(nn.Linear(hidden, out_dim))
+    return nn.Sequential(*mods)

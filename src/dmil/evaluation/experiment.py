@@ -29,6 +29,7 @@ from dmil.evaluation.interactions import interaction_labels
 from dmil.evaluation.metrics import classification_report
 from dmil.evaluation.outputs import prepare_out_dir, write_json, write_predictions
 from dmil.evaluation.predict import Predictions, predict
+from dmil.evaluation.reference import reference_unimodal_predictions
 from dmil.spec import DataSpec, ExperimentSpec
 from dmil.training.checkpoint import load_state_into, read_checkpoint
 from dmil.training.config import TrainConfig
@@ -290,13 +291,16 @@ def _build_model(model_config: Mapping[str, Any]) -> Any:
     return build_model(**cfg)
 
 
-def _test_report(preds: Predictions, interactions: Sequence[str] | None) -> dict[str, Any]:
+def _test_report(
+    preds: Predictions, interactions: Sequence[str] | None, reference: np.ndarray | None
+) -> dict[str, Any]:
     return classification_report(
         preds.labels,
         preds.y_pred,
         modality_preds=preds.modality_pred,
         modality_names=preds.modality_names,
         interactions=interactions,
+        reference_preds=reference,
     )
 
 
@@ -337,13 +341,14 @@ def _metrics(
     result: Any,
     fabric: Fabric,
     model_config: Mapping[str, Any],
+    reference: np.ndarray | None,
 ) -> dict[str, Any]:
     """The content of ``metrics.json``."""
     return {
         "dataset": spec.data.name,
         "method": spec.model.method,
         "seed": spec.train.seed,
-        "test": {**_test_report(preds, labels), "n": int(preds.labels.size)},
+        "test": {**_test_report(preds, labels, reference), "n": int(preds.labels.size)},
         "val": {"accuracy": result.best_val_accuracy, "loss": result.best_val_loss},
         "interaction_source": source,
         "train_seconds": result.train_seconds,
@@ -468,7 +473,10 @@ def execute_experiment(
                 random_state=config.seed,
             )
         labels, source = test_interactions
-        metrics = _metrics(spec, preds, labels, source, result, fabric, model_config)
+        reference = reference_unimodal_predictions(
+            splits.train, splits.test, random_state=config.seed
+        )
+        metrics = _metrics(spec, preds, labels, source, result, fabric, model_config, reference)
         if out is not None:
             write_predictions(
                 out / "predictions.csv", preds, indices=splits.indices["test"], interactions=labels
@@ -606,7 +614,14 @@ def evaluate_checkpoint(
         "method": content["model_config"].get("method"),
         "seed": stored.seed,
         "checkpoint_epoch": int(content["epoch"]),
-        "test": {**_test_report(test_preds, labels), "n": int(test_preds.labels.size)},
+        "test": {
+            **_test_report(
+                test_preds,
+                labels,
+                reference_unimodal_predictions(splits.train, splits.test, random_state=stored.seed),
+            ),
+            "n": int(test_preds.labels.size),
+        },
         "val": {"accuracy": float((val_preds.y_pred == val_preds.labels).mean())},
         "interaction_source": used,
         "data": data_spec.to_dict(),

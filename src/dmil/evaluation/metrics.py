@@ -174,27 +174,42 @@ def classification_report(
     modality_preds: Any = None,
     modality_names: Sequence[str] | None = None,
     interactions: Sequence[str] | None = None,
+    reference_preds: Any = None,
 ) -> dict[str, Any]:
     """Every metric at once.
 
+    Parameters
+    ----------
+    modality_preds : sequence of M arrays (N,) or array (M, N), optional
+        The model's own unimodal predictions (per-modality accuracy and
+        ``synergy_indicator_own``).
+    reference_preds : sequence of M arrays (N,) or array (M, N), optional
+        Unimodal reference predictions shared by every method
+        (:func:`dmil.evaluation.reference.reference_unimodal_predictions`); the
+        ``synergy_indicator`` is computed against them, so it compares methods.
+
     Returns
     -------
-    dict with ``accuracy``, ``macro_f1``, ``per_modality_accuracy`` and
-    ``synergy_indicator`` (``None`` without ``modality_preds``) and ``by_interaction``
-    (``{}`` without ``interactions``).
+    dict with ``accuracy``, ``macro_f1``, ``per_modality_accuracy``,
+    ``synergy_indicator`` (against ``reference_preds``; ``None`` without them),
+    ``synergy_indicator_own`` (against the model's own unimodal predictions; ``None``
+    without them) and ``by_interaction`` (``{}`` without ``interactions``).
     """
     report: dict[str, Any] = {
         "accuracy": accuracy(y_true, y_pred),
         "macro_f1": macro_f1(y_true, y_pred),
         "per_modality_accuracy": {},
         "synergy_indicator": None,
+        "synergy_indicator_own": None,
         "by_interaction": {},
     }
     if modality_preds is not None:
         report["per_modality_accuracy"] = per_modality_accuracy(
             y_true, modality_preds, modality_names=modality_names
         )
-        report["synergy_indicator"] = synergy_indicator(y_true, y_pred, modality_preds)
+        report["synergy_indicator_own"] = synergy_indicator(y_true, y_pred, modality_preds)
+    if reference_preds is not None:
+        report["synergy_indicator"] = synergy_indicator(y_true, y_pred, reference_preds)
     if interactions is not None:
         report["by_interaction"] = accuracy_by_interaction(y_true, y_pred, interactions)
     return report

@@ -33,6 +33,12 @@ class Predictions:
         ``argmax`` of each unimodal prediction.
     modality_names : tuple of str
         One name per modality.
+    gate : ndarray of float, shape (N, K), or None
+        Per-sample gate weights over the components (models with a gate).
+    component_logits : ndarray of float, shape (K, N, C), or None
+        Each component's logits (models with components), in ``component_names`` order.
+    component_names : tuple of str
+        Names of the components (empty without components).
     """
 
     labels: np.ndarray
@@ -41,6 +47,16 @@ class Predictions:
     modality_logits: np.ndarray | None
     modality_pred: np.ndarray | None
     modality_names: tuple[str, ...]
+    gate: np.ndarray | None = None
+    component_logits: np.ndarray | None = None
+    component_names: tuple[str, ...] = ()
+
+    @property
+    def component_pred(self) -> np.ndarray | None:
+        """``argmax`` of each component's logits, shape (K, N), or ``None``."""
+        if self.component_logits is None:
+            return None
+        return self.component_logits.argmax(axis=2).astype(np.int64)
 
 
 def predict(
@@ -81,7 +97,8 @@ def predict(
         device = first.device if first is not None else torch.device("cpu")
     was_training = model.training
     model.eval()
-    logits, mod_logits = [], []
+    logits, mod_logits, gates, comp_logits = [], [], [], []
+    comp_names: tuple[str, ...] = ()
     with torch.no_grad():
         for batch in loader:
             *inputs, _ = batch
@@ -92,6 +109,13 @@ def predict(
             if out.modality_logits is not None:
                 mod_logits.append(
                     torch.stack([m.detach().float().cpu() for m in out.modality_logits])
+                )
+            if out.gate is not None:
+                gates.append(out.gate.detach().float().cpu())
+            if out.component_logits:
+                comp_names = tuple(out.component_logits)
+                comp_logits.append(
+                    torch.stack([v.detach().float().cpu() for v in out.component_logits.values()])
                 )
     model.train(was_training)
     all_logits = torch.cat(logits).numpy()
@@ -110,4 +134,9 @@ def predict(
         modality_logits=m_logits,
         modality_pred=None if m_logits is None else m_logits.argmax(axis=2).astype(np.int64),
         modality_names=tuple(data.modality_names),
+        gate=torch.cat(gates).numpy() if gates and len(gates) == len(logits) else None,
+        component_logits=torch.cat(comp_logits, dim=1).numpy()
+        if comp_logits and len(comp_logits) == len(logits)
+        else None,
+        component_names=comp_names if comp_logits else (),
     )

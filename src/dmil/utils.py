@@ -39,6 +39,7 @@ __all__ = [
     "atomic_path",
     "check_free_space",
     "check_random_state",
+    "check_terminated",
     "did_you_mean",
     "file_sha256",
     "format_bytes",
@@ -105,6 +106,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         if tmp_path.exists():
             # mkstemp creates 0600 files; give the result the usual permissions.
             tmp_path.chmod(0o666 & ~_current_umask())
+        check_terminated()
         os.replace(tmp_path, target)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
@@ -314,8 +316,16 @@ class RunLock:
             "command": self.command,
             "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         }
-        os.ftruncate(self._fd, 0)
-        os.write(self._fd, (json.dumps(info) + "\n").encode())
+        try:
+            os.ftruncate(self._fd, 0)
+            os.write(self._fd, (json.dumps(info) + "\n").encode())
+        except BaseException:  # e.g. a full disk: give everything back, then report it
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            os.close(self._fd)
+            self._fd = None
+            self._remove_created()
+            raise
         self._env_before = os.environ.get(_LOCK_ENV)
         os.environ[_LOCK_ENV] = f"{self._key}:{os.getpid()}"
         _HELD[self._key] = [self, 1]
@@ -415,12 +425,29 @@ class Terminated(BaseException):
         self.signum = signum
 
 
+#: Signals received under :func:`raise_on_sigterm` (their exception may have been
+#: swallowed by library code that catches everything).
+_RECEIVED: list[int] = []
+
+
+def check_terminated() -> None:
+    """Raise :class:`Terminated` when SIGTERM arrived under :func:`raise_on_sigterm`.
+
+    The handler raises at once; this second check, made before results are committed
+    (renamed into place), catches the rare case where library code swallowed that
+    exception, so a terminated run never publishes results.
+    """
+    if _RECEIVED:
+        raise Terminated(_RECEIVED[0])
+
+
 @contextlib.contextmanager
 def raise_on_sigterm(signals: Iterable[int] = (signal.SIGTERM,)) -> Iterator[None]:
     """Within the block, SIGTERM raises :class:`Terminated` in the main thread.
 
     Outside the main thread (where handlers cannot be installed) this does nothing. The
-    previous handlers are restored on exit.
+    previous handlers are restored on exit; a signal whose exception was swallowed
+    inside the block is raised when the block ends.
     """
     import threading
 
@@ -429,14 +456,18 @@ def raise_on_sigterm(signals: Iterable[int] = (signal.SIGTERM,)) -> Iterator[Non
         return
 
     def handler(signum: int, frame: object) -> None:
+        _RECEIVED.append(signum)
         raise Terminated(signum)
 
+    _RECEIVED.clear()
     previous = {s: signal.signal(s, handler) for s in signals}
     try:
         yield
+        check_terminated()
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+        _RECEIVED.clear()
 
 
 # ------------------------------------------------------------------- names

@@ -34,7 +34,13 @@ def test_estimate_on_a_bitwise_dataset_writes_every_output(tmp_path, capsys) -> 
     )
     assert code == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["components.png", "dominant_by_class.png", "interactions.csv", "summary.json"]
+    assert names == [
+        "SHA256SUMS",
+        "components.png",
+        "dominant_by_class.png",
+        "interactions.csv",
+        "summary.json",
+    ]
     summary = json.loads((out / "summary.json").read_text())
     for key in ("R", "U1", "U2", "S", "raw", "measure", "reference", "n_samples", "seconds"):
         assert key in summary, key

@@ -280,7 +280,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from dmil.utils import CHECKSUM_FILE, merge_checksums, record_sha256
+    from dmil.utils import CHECKSUM_FILE, check_terminated, merge_checksums, record_sha256
 
     out = Path(args.out)
     earlier = [name for name in ESTIMATE_FILES if (out / name).exists()]
@@ -303,6 +303,7 @@ def _run(args: argparse.Namespace) -> int:
         summary = estimate_to_dir(data, args, tmp)
         record_sha256(*sorted(tmp.iterdir()))
         _publishable(tmp)
+        check_terminated()  # a terminated run publishes nothing
         for name in earlier:  # only with --overwrite: no stale file of an earlier run stays
             if not (tmp / name).exists():
                 (out / name).unlink()

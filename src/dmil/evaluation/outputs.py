@@ -42,6 +42,7 @@ RUN_FILES: tuple[str, ...] = (
     "metrics.csv",
     "metrics.json",
     "predictions.csv",
+    "spec.yaml",
     CHECKSUM_FILE,
     "tensorboard",
     ".best.ckpt.*tmp",
@@ -49,6 +50,7 @@ RUN_FILES: tuple[str, ...] = (
     ".metrics.csv.*.tmp",
     ".metrics.json.*.tmp",
     ".predictions.csv.*.tmp",
+    ".spec.yaml.*.tmp",
     f".{CHECKSUM_FILE}.*.tmp",
 )
 

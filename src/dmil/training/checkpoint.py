@@ -38,6 +38,8 @@ import torch
 from lightning.fabric import Fabric
 from torch import nn
 
+from dmil.utils import check_terminated
+
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_KEYS",
@@ -154,6 +156,7 @@ def save_checkpoint(fabric: Fabric, path: str | os.PathLike[str], state: Mapping
     try:
         fabric.save(tmp, payload)
         if fabric.is_global_zero:
+            check_terminated()
             os.replace(tmp, target)
     except BaseException:
         # A full disk, a signal or any other failure leaves no partial file behind.

@@ -1,0 +1,354 @@
+"""The ``dmil run`` report as a list of blocks, rendered to Markdown and to HTML.
+
+:func:`build_blocks` reads only the results dict (``results.json``), so every number in
+``report.md`` and ``report.html`` is one of its values, formatted by :func:`fmt`.
+Blocks are tuples: ``("h", level, text)``, ``("p", text)``, ``("list", items)``,
+``("table", head, rows, align)``, ``("img", file, caption)`` and ``("code", text)``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["build_blocks", "fmt", "render_html", "render_markdown"]
+
+Block = tuple[Any, ...]
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    """A number as the report shows it (``-`` when missing)."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    return f"{float(value):.{digits}f}"
+
+
+def _pm(stats: Mapping[str, Any] | None, digits: int = 3) -> str:
+    """``mean ± std`` (the std only with more than one value)."""
+    if not stats or stats.get("mean") is None:
+        return "-"
+    text = fmt(stats["mean"], digits)
+    if stats.get("n", 1) > 1:
+        text += f" ± {fmt(stats['std'], digits)}"
+    return text
+
+
+def _card(results: Mapping[str, Any]) -> list[Block]:
+    card = results["dataset"]
+    mods = ", ".join(
+        f"{m['name']} ({' x '.join(str(d) for d in m['shape'])})" for m in card["modalities"]
+    )
+    split = card["split"]
+    rows = [
+        ["name", f"`{card['name']}`"],
+        ["source", card["source"]],
+    ]
+    if card.get("description"):
+        rows.append(["description", card["description"]])
+    if card.get("file"):
+        rows.append(["file", f"`{card['file']}` (SHA-256 `{card['sha256']}`)"])
+    if card.get("options"):
+        rows.append(["loader options", ", ".join(f"{k}={v}" for k, v in card["options"].items())])
+    rows += [
+        ["samples", str(card["n_samples"])],
+        ["classes", f"{card['n_classes']} ({', '.join(map(str, card['class_names']))})"],
+        ["modalities", mods],
+        ["per-sample interaction truth", fmt(card["has_truth"])],
+        [
+            "split (first seed)",
+            f"train {split['train']}, validation {split['val']}, test {split['test']}"
+            + (" (the data's own split kept)" if card["predefined_split"] else ""),
+        ],
+    ]
+    return [("h", 2, "Dataset"), ("table", ["", ""], rows, "ll")]
+
+
+def _composition(results: Mapping[str, Any], figures: Sequence[str]) -> list[Block]:
+    comp = results["composition"]
+    types = comp["types"]
+    rows = []
+    for t in types:
+        row = [t, _pm(comp["estimated"][t])]
+        if comp["true"] is not None:
+            row.append(_pm(comp["true"][t]))
+        rows.append(row)
+    head = ["type", "estimated share"] + (["true share"] if comp["true"] is not None else [])
+    means = comp["means_nats"]
+    adjusted = " (LSMI-adjusted)" if comp["reported_as"] != "raw" else ""
+    text = (
+        f"Per test sample, the estimator ({comp['measure']}, fitted on the training split) "
+        "splits the label information into redundancy R, uniqueness U1 / U2 and synergy S; "
+        "a sample's type is its largest component. Mean components over the test split "
+        f"(nats{adjusted}): R {_pm(means['R'])}, U1 {_pm(means['U1'])}, "
+        f"U2 {_pm(means['U2'])}, S {_pm(means['S'])}."
+    )
+    blocks: list[Block] = [("h", 2, "Interaction composition"), ("p", text)]
+    if comp["estimator_agreement"] is not None:
+        blocks.append(
+            (
+                "p",
+                "The estimated type equals the true mechanism on "
+                f"{_pm(comp['estimator_agreement'])} of the test samples.",
+            )
+        )
+    if "composition.png" in figures:
+        blocks.append(("img", "composition.png", "Share of test samples per interaction type."))
+    blocks.append(("table", head, rows, "l" + "r" * (len(head) - 1)))
+    return blocks
+
+
+def _accuracy(results: Mapping[str, Any], figures: Sequence[str]) -> list[Block]:
+    types = results["composition"]["types"]
+    source = results["composition"]["source"]
+    own = any(results["results"][m]["synergy_indicator_own"]["n"] for m in results["methods"])
+    head = ["method", "accuracy", "macro-F1", "synergy ind."] + (
+        ["synergy ind. (own)"] if own else []
+    )
+    head += [f"acc {t} (n)" for t in types]
+    rows = []
+    for method in results["methods"]:
+        r = results["results"][method]
+        row = [method, _pm(r["accuracy"]), _pm(r["macro_f1"]), _pm(r["synergy_indicator"])]
+        if own:
+            row.append(_pm(r["synergy_indicator_own"]))
+        for t in types:
+            entry = r["by_interaction"].get(t)
+            row.append("-" if entry is None else f"{_pm(entry['accuracy'])} ({entry['n']})")
+        rows.append(row)
+    seeds = results["seeds"]
+    text = (
+        f"Test accuracy over {len(seeds)} seed(s) ({', '.join(map(str, seeds))}; mean ± std "
+        "where there are several), overall and on the test samples of each interaction type "
+        f"({source} types; n counts samples over all seeds). Every method has the same "
+        "encoders, epochs and early stopping on the validation split."
+    )
+    blocks: list[Block] = [("h", 2, "Accuracy"), ("p", text)]
+    if "accuracy.png" in figures:
+        blocks.append(("img", "accuracy.png", "Accuracy overall and per interaction type."))
+    blocks.append(("table", head, rows, "l" + "r" * (len(head) - 1)))
+    blocks.append(("list", _findings(results)))
+    return blocks
+
+
+def _findings(results: Mapping[str, Any]) -> list[str]:
+    """Plain statements read off the accuracy table."""
+    methods = results["methods"]
+    res = results["results"]
+    best = max(methods, key=lambda m: res[m]["accuracy"]["mean"])
+    items = [f"Highest accuracy: {best} ({_pm(res[best]['accuracy'])})."]
+    for t in results["composition"]["types"]:
+        scored = [
+            (m, res[m]["by_interaction"][t]["accuracy"])
+            for m in methods
+            if t in res[m]["by_interaction"]
+            and res[m]["by_interaction"][t]["accuracy"]["mean"] is not None
+        ]
+        if scored:
+            top, worst = (
+                max(scored, key=lambda p: p[1]["mean"]),
+                min(scored, key=lambda p: p[1]["mean"]),
+            )
+            items.append(
+                f"{t} samples: best {top[0]} ({_pm(top[1])}), lowest {worst[0]} ({_pm(worst[1])})."
+            )
+    items.append(f"Chance level: {fmt(1.0 / results['dataset']['n_classes'])}.")
+    return items
+
+
+def _gate(results: Mapping[str, Any], figures: Sequence[str]) -> list[Block]:
+    gate = results.get("gate")
+    blocks: list[Block] = [("h", 2, "DMIL's gate")]
+    if gate is None:
+        return [*blocks, ("p", f"Not shown: {results['gate_note']}.")]
+    comps, types = gate["components"], gate["types"]
+    text = (
+        f"Per sample, {gate['method']} weighs its components ({', '.join(comps)}) with a "
+        "softmax gate. Rows: the test samples of each interaction type "
+        f"({results['composition']['source']}); columns: the mean gate weight of each "
+        "component (each row sums to 1)."
+    )
+    blocks.append(("p", text))
+    if "gate.png" in figures:
+        blocks.append(("img", "gate.png", "Mean gate weight per interaction type."))
+    rows = [
+        [f"{t} (n={n})", *[fmt(w) for w in ws]]
+        for t, n, ws in zip(types, gate["counts"], gate["mean_gate"], strict=True)
+    ]
+    blocks.append(("table", ["type", *comps], rows, "l" + "r" * len(comps)))
+    conf = [[t, *[str(c) for c in cs]] for t, cs in zip(types, gate["confusion"], strict=True)]
+    blocks.append(("p", "Test samples by type (rows) and the gate's dominant component (columns):"))
+    blocks.append(("table", ["type", *comps], conf, "l" + "r" * len(comps)))
+    if gate.get("agreement") is not None:
+        blocks.append(
+            (
+                "p",
+                "The dominant component names the sample's type on "
+                f"{_pm(gate['agreement'])} of the test samples.",
+            )
+        )
+    return blocks
+
+
+def _training(results: Mapping[str, Any], figures: Sequence[str]) -> list[Block]:
+    rows = []
+    for method in results["methods"]:
+        r = results["results"][method]
+        rows.append(
+            [
+                method,
+                _pm(r["train_seconds"], 1),
+                _pm(r["epochs_run"], 1),
+                _pm(r["best_epoch"], 1),
+                _pm(r["samples_per_second"], 0),
+                ", ".join(r["stages"]) or "one stage",
+            ]
+        )
+    head = ["method", "train s", "epochs", "best epoch", "samples/s", "stages"]
+    blocks: list[Block] = [("h", 2, "Training")]
+    if "curves.png" in figures:
+        blocks.append(("img", "curves.png", "Validation accuracy and training loss (first seed)."))
+    blocks.append(("table", head, rows, "lrrrrl"))
+    return blocks
+
+
+def _reproduce(results: Mapping[str, Any], spec_text: str) -> list[Block]:
+    return [
+        ("h", 2, "Reproduce"),
+        ("p", "The command that made this report:"),
+        ("code", results["command"]),
+        ("p", "Replay it from the saved spec (`spec.yaml` beside this report):"),
+        ("code", "dmil run --config spec.yaml --out NEW_DIR"),
+        ("p", "The effective spec:"),
+        ("code", spec_text.rstrip("\n")),
+    ]
+
+
+def build_blocks(
+    results: Mapping[str, Any], *, figures: Sequence[str], spec_text: str
+) -> list[Block]:
+    """The report's blocks, from ``results`` alone (``spec_text``: the YAML of
+    ``results["spec"]``; ``figures``: the PNG files that exist)."""
+    total = fmt(results["total_seconds"], 1)
+    intro = (
+        f"Made {results['created_utc']} in {total} s: the per-sample interaction "
+        f"composition of `{results['dataset']['name']}`, then {', '.join(results['methods'])} "
+        "trained with one shared spec, evaluated overall and per interaction type, and "
+        "DMIL's per-sample gate compared with the interaction types."
+    )
+    return [
+        ("h", 1, results["title"]),
+        ("p", intro),
+        *_card(results),
+        *_composition(results, figures),
+        *_accuracy(results, figures),
+        *_gate(results, figures),
+        *_training(results, figures),
+        *_reproduce(results, spec_text),
+    ]
+
+
+# ---------------------------------------------------------------------- renderers
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(blocks: Sequence[Block]) -> str:
+    """The blocks as Markdown (images referenced by file name)."""
+    out: list[str] = []
+    for block in blocks:
+        kind = block[0]
+        if kind == "h":
+            out.append("#" * block[1] + " " + block[2])
+        elif kind == "p":
+            out.append(block[1])
+        elif kind == "list":
+            out.append("\n".join(f"- {item}" for item in block[1]))
+        elif kind == "table":
+            _, head, rows, align = block
+            lines = ["| " + " | ".join(_md_cell(h) for h in head) + " |"]
+            lines.append("|" + "".join("---:|" if a == "r" else "---|" for a in align))
+            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+            out.append("\n".join(lines))
+        elif kind == "img":
+            out.append(f"![{block[2]}]({block[1]})")
+        elif kind == "code":
+            out.append("```\n" + block[1] + "\n```")
+        else:  # pragma: no cover - blocks are built above
+            raise ValueError(f"unknown block kind {kind!r}")
+    return "\n\n".join(out) + "\n"
+
+
+def _inline(text: str) -> str:
+    """Escape, then turn Markdown's `code` spans into <code>."""
+    parts = str(text).split("`")
+    return "".join(
+        f"<code>{html.escape(p)}</code>" if i % 2 else html.escape(p) for i, p in enumerate(parts)
+    )
+
+
+_CSS = """
+body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;max-width:60rem;
+margin:2rem auto;padding:0 1rem;color:#222;line-height:1.45}
+h1{font-size:1.6rem;border-bottom:2px solid #ddd;padding-bottom:.3rem}
+h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #eee}
+table{border-collapse:collapse;margin:.8rem 0;font-size:.9rem}
+th,td{border:1px solid #ddd;padding:.25rem .6rem}th{background:#f5f5f5}
+td.r,th.r{text-align:right;font-variant-numeric:tabular-nums}
+figure{margin:1rem 0}img{max-width:100%}figcaption{font-size:.85rem;color:#555}
+pre{background:#f6f8fa;padding:.7rem;overflow-x:auto;font-size:.82rem}
+code{background:#f3f3f3;padding:0 .2rem;font-size:.88em}pre code{background:none;padding:0}
+"""
+
+
+def render_html(blocks: Sequence[Block], *, image_dir: str | Path, title: str) -> str:
+    """The blocks as one self-contained HTML page (images embedded as data URIs)."""
+    body: list[str] = []
+    for block in blocks:
+        kind = block[0]
+        if kind == "h":
+            body.append(f"<h{block[1]}>{_inline(block[2])}</h{block[1]}>")
+        elif kind == "p":
+            body.append(f"<p>{_inline(block[1])}</p>")
+        elif kind == "list":
+            body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in block[1]) + "</ul>")
+        elif kind == "table":
+            _, head, rows, align = block
+            cls = [' class="r"' if a == "r" else "" for a in align]
+            lines = ["<table>"]
+            if any(h for h in head):
+                lines.append(
+                    "<tr>"
+                    + "".join(f"<th{c}>{_inline(h)}</th>" for h, c in zip(head, cls, strict=True))
+                    + "</tr>"
+                )
+            for row in rows:
+                lines.append(
+                    "<tr>"
+                    + "".join(f"<td{c}>{_inline(v)}</td>" for v, c in zip(row, cls, strict=True))
+                    + "</tr>"
+                )
+            lines.append("</table>")
+            body.append("\n".join(lines))
+        elif kind == "img":
+            data = base64.b64encode((Path(image_dir) / block[1]).read_bytes()).decode("ascii")
+            body.append(
+                f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(block[2])}">'
+                f"<figcaption>{_inline(block[2])}</figcaption></figure>"
+            )
+        elif kind == "code":
+            body.append(f"<pre><code>{html.escape(block[1])}</code></pre>")
+        else:  # pragma: no cover
+            raise ValueError(f"unknown block kind {kind!r}")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )

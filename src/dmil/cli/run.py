@@ -60,7 +60,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="dataset loader option, e.g. n_samples=1000 (repeatable)",
     )
-    p.add_argument("--num-threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument(
+        "--num-threads", type=int, default=None, help="torch CPU threads (default: dmil's)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no per-epoch progress bars")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report in --out")
     p.set_defaults(func=run)
@@ -194,14 +196,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / plan.spec.data.name
     args.out = str(out)
     _check_out(out, args.overwrite)
-    if args.num_threads is not None:
-        import torch
+    from dmil.training.fabric import configure_threads
 
-        if args.num_threads < 1:
-            raise ValueError(
-                f"--num-threads: expected a positive integer, found {args.num_threads}."
-            )
-        torch.set_num_threads(args.num_threads)
+    configure_threads(args.num_threads, "run")
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(out)
     tmp = out.with_name(f".{out.name}{_TMP_TAG}{os.getpid()}.tmp")

@@ -47,7 +47,7 @@ DEMO_OPTIONS: dict[str, Any] = {"n_samples": 2000}
 TYPE_ORDER: tuple[str, ...] = ("R", "U1", "U2", "U", "S")
 
 
-def _type_key(name: str) -> tuple[int, str]:
+def type_key(name: str) -> tuple[int, str]:
     return (TYPE_ORDER.index(name) if name in TYPE_ORDER else len(TYPE_ORDER), name)
 
 
@@ -186,9 +186,7 @@ def _shares(labels: Sequence[str] | None) -> dict[str, float] | None:
         return None
     values, counts = np.unique(np.asarray(labels, dtype=str), return_counts=True)
     total = counts.sum()
-    pairs = sorted(
-        zip(values.tolist(), counts.tolist(), strict=True), key=lambda p: _type_key(p[0])
-    )
+    pairs = sorted(zip(values.tolist(), counts.tolist(), strict=True), key=lambda p: type_key(p[0]))
     return {k: float(c / total) for k, c in pairs}
 
 
@@ -196,7 +194,7 @@ def _composition(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
     """Shares of each type (estimated dominant, and true) averaged over seeds."""
     est = [_shares(s["estimated"]) for s in per_seed]
     true = [_shares(s["true"]) for s in per_seed] if per_seed[0]["true"] is not None else None
-    types = sorted({t for d in est + (true or []) for t in d}, key=_type_key)
+    types = sorted({t for d in est + (true or []) for t in d}, key=type_key)
     agreement = None
     if true is not None:
         agreement = mean_std(
@@ -254,7 +252,7 @@ def _merge_gates(gates: list[dict[str, Any]]) -> dict[str, Any] | None:
     if not gates:
         return None
     comps = gates[0]["components"]
-    types = sorted({t for g in gates for t in g["types"]}, key=_type_key)
+    types = sorted({t for g in gates for t in g["types"]}, key=type_key)
     weights = np.zeros((len(types), len(comps)))
     counts = np.zeros(len(types))
     confusion = np.zeros((len(types), len(comps)), dtype=int)
@@ -281,7 +279,7 @@ def _merge_gates(gates: list[dict[str, Any]]) -> dict[str, Any] | None:
 def _method_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean +- std over seeds of one method's numbers."""
     tests = [r["test"] for r in runs]
-    types = sorted({t for m in tests for t in m.get("by_interaction", {})}, key=_type_key)
+    types = sorted({t for m in tests for t in m.get("by_interaction", {})}, key=type_key)
     out = {
         key: mean_std([m.get(key) for m in tests])
         for key in ("accuracy", "macro_f1", "synergy_indicator", "synergy_indicator_own")

@@ -74,11 +74,24 @@ def test_classification_report_combines_everything():
         Y_TRUE, Y_PRED, modality_preds=[M1, M2], modality_names=["a", "b"], interactions=KINDS
     )
     assert report["accuracy"] == pytest.approx(5 / 8)
-    assert report["synergy_indicator"] == pytest.approx(1 / 8)
+    # Without shared reference predictions only the method-own indicator exists.
+    assert report["synergy_indicator"] is None
+    assert report["synergy_indicator_own"] == pytest.approx(1 / 8)
     assert report["per_modality_accuracy"]["b"] == pytest.approx(3 / 8)
     assert report["by_interaction"]["U2"]["n"] == 1
     bare = classification_report(Y_TRUE, Y_PRED)
     assert bare["synergy_indicator"] is None and bare["by_interaction"] == {}
+
+
+def test_classification_report_synergy_indicator_uses_the_shared_reference():
+    """Two methods with the same multimodal predictions but different own unimodal heads
+    get the same indicator against one shared reference."""
+    own_a = classification_report(Y_TRUE, Y_PRED, modality_preds=[M1, M2], reference_preds=[M1, M2])
+    own_b = classification_report(
+        Y_TRUE, Y_PRED, modality_preds=[Y_TRUE, Y_TRUE], reference_preds=[M1, M2]
+    )
+    assert own_a["synergy_indicator"] == own_b["synergy_indicator"] == pytest.approx(1 / 8)
+    assert own_b["synergy_indicator_own"] == 0.0
 
 
 def test_metrics_reject_scores_and_length_mismatch():

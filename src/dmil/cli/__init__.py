@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Sequence
 
 from dmil import __version__
-from dmil.cli import datasets, estimate, evaluate, train
+from dmil.cli import bench, datasets, estimate, evaluate, explain, run, train
 from dmil.cli.errors import OneLineArgumentParser
 
 __all__ = ["main"]
@@ -21,7 +21,7 @@ __all__ = ["main"]
 logger = logging.getLogger("dmil")
 
 #: Subcommand modules, in the order ``dmil --help`` lists them.
-SUBCOMMANDS = [datasets, train, evaluate, estimate]
+SUBCOMMANDS = [datasets, run, train, evaluate, explain, estimate, bench]
 
 #: Errors that mean "bad input" (reported in one line with exit code 2); main() also
 #: reports I/O, YAML, memory and torch runtime errors that way (see dmil.cli.errors).

@@ -50,6 +50,7 @@ __all__ = [
     "resolve_data_options",
     "resolve_data_spec",
     "resolve_spec",
+    "restore_run",
     "run_experiment",
     "standardize_splits",
     "stored_spec",
@@ -551,6 +552,68 @@ def _data_for_evaluation(
     return stored.replace(file=str(Path(data_file)))
 
 
+@dataclass
+class RestoredRun:
+    """A trained run rebuilt from its checkpoint alone (see :func:`restore_run`).
+
+    Attributes
+    ----------
+    content : dict
+        The checkpoint's contents.
+    spec : ExperimentSpec
+        The run's effective spec.
+    data_spec : DataSpec
+        Where its data is now (verified against the recorded digest).
+    config : TrainConfig
+        Its training settings, on one device.
+    splits : DatasetSplits
+        The run's splits, re-created.
+    fabric : Fabric
+        A one-device Fabric object.
+    model : object
+        The model with the checkpoint's weights, set up by ``fabric``.
+    """
+
+    content: dict[str, Any]
+    spec: ExperimentSpec
+    data_spec: DataSpec
+    config: TrainConfig
+    splits: DatasetSplits
+    fabric: Fabric
+    model: Any
+
+
+def restore_run(
+    checkpoint: str | os.PathLike[str],
+    *,
+    dataset: str | None = None,
+    data_file: str | os.PathLike[str] | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    accelerator: str = "cpu",
+) -> RestoredRun:
+    """Rebuild a run's model, weights and splits from its checkpoint (what
+    ``dmil evaluate`` and ``dmil explain`` start from); the parameters are those of
+    :func:`evaluate_checkpoint`."""
+    content = read_checkpoint(checkpoint)
+    spec = stored_spec(content, checkpoint)
+    data_spec = _data_for_evaluation(spec.data, checkpoint, dataset, data_file)
+    config = spec.train.replace(accelerator=accelerator, devices=1, strategy="auto", progress=False)
+    splits = load_splits(data_spec, data_dir=data_dir)
+    _check_model_fits_data(content["model_config"], splits.train, str(checkpoint))
+    model = _build_model(content["model_config"])
+    load_state_into(content, model=model, source=str(checkpoint))
+    fabric = build_fabric(config)
+    return RestoredRun(
+        content=content,
+        spec=spec,
+        data_spec=data_spec,
+        config=config,
+        splits=splits,
+        fabric=fabric,
+        model=fabric.setup_module(model),
+    )
+
+
 def evaluate_checkpoint(
     checkpoint: str | os.PathLike[str],
     *,
@@ -588,17 +651,11 @@ def evaluate_checkpoint(
         ``{"test": {...}, "val": {"accuracy": ...}, ...}`` with the same test metrics
         as the training run's ``metrics.json`` (same split, weights and batches).
     """
-    content = read_checkpoint(checkpoint)
-    spec = stored_spec(content, checkpoint)
-    data_spec = _data_for_evaluation(spec.data, checkpoint, dataset, data_file)
-    stored = spec.train
-    config = stored.replace(accelerator=accelerator, devices=1, strategy="auto", progress=False)
-    splits = load_splits(data_spec, data_dir=data_dir)
-    _check_model_fits_data(content["model_config"], splits.train, str(checkpoint))
-    model = _build_model(content["model_config"])
-    load_state_into(content, model=model, source=str(checkpoint))
-    fabric = build_fabric(config)
-    wrapped = fabric.setup_module(model)
+    run = restore_run(
+        checkpoint, dataset=dataset, data_file=data_file, data_dir=data_dir, accelerator=accelerator
+    )
+    content, data_spec, stored, config = run.content, run.data_spec, run.spec.train, run.config
+    splits, fabric, wrapped = run.splits, run.fabric, run.model
     test_preds = predict(wrapped, splits.test, batch_size=config.eval_batch_size, fabric=fabric)
     val_preds = predict(wrapped, splits.val, batch_size=config.eval_batch_size, fabric=fabric)
     labels, used = interaction_labels(

@@ -222,10 +222,15 @@ def _encode_all(
     chunks: list[list[torch.Tensor]] = []
     was_training = model.training
     model.eval()
+    # Iterating a DataLoader draws from the global generator; keep its state, so a stage
+    # with cached encoders sees the same random numbers as one without, and a resumed
+    # run the same as an uninterrupted one.
+    rng = torch.get_rng_state()
     with torch.no_grad(), fabric.autocast():
         for batch in eval_loader(data, batch_size=batch_size):
             *inputs, _ = fabric.to_device(batch)
             chunks.append([z.float() for z in model.encode(list(inputs))])
+    torch.set_rng_state(rng)
     model.train(was_training)
     tensors = [torch.cat([c[m] for c in chunks]) for m in range(len(chunks[0]))]
     tensors.append(data.labels.to(fabric.device))

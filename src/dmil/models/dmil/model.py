@@ -252,11 +252,21 @@ class DMIL(Paradigm):
     def default_stages(cls, encoder: Any = "mlp") -> tuple[Any, ...]:
         """The shipped three-stage preset for these encoders: ``dmil-cnn`` when any
         encoder is ``cnn``, ``resnet18`` or ``transformer``, else ``dmil-vectors``."""
-        from dmil.training.stages import load_preset
+        from dmil.training.stages import StageSpec, load_preset
 
         names = [encoder] if isinstance(encoder, (str, nn.Module)) else list(encoder)
         conv = any(isinstance(e, str) and e in _CONV_ENCODERS for e in names)
-        return load_preset("dmil-cnn" if conv else "dmil-vectors")
+        stages = load_preset("dmil-cnn" if conv else "dmil-vectors")
+        if VARIANTS[cls.variant][2]:
+            return stages
+        # Without a synergy component, stage 1 trains the encoders on the unimodal heads.
+        first = stages[0].to_dict()
+        first.update(
+            train=["encoders", "intra"],
+            loss_weights={"ce_modality": 1.0, "kl_id": 0.02, "rec_id": 0.01},
+            monitor="modality_mean",
+        )
+        return (StageSpec.from_dict(first), *stages[1:])
 
     # ------------------------------------------------------------------ forward
     def _intra(

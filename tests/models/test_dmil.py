@@ -1,0 +1,282 @@
+"""DMIL: KL terms, the gate, components for M >= 2 modalities, ablations, staged
+training (frozen modules stay bit-identical, resume inside a stage), and the gate
+explanation against known interactions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dmil.data import load, split_dataset
+from dmil.evaluation import predict
+from dmil.evaluation.experiment import method_stages
+from dmil.models import build_model, default_stages
+from dmil.models.dmil import VARIANTS, gaussian_kl, prior_kl
+from dmil.models.dmil.layers import Gaussian, VariationalBottleneck
+from dmil.training import TrainConfig, fit, seed_everything
+from dmil.training.stages import StageSpec, plan_stage
+
+CPU = {"accelerator": "cpu", "progress": False}
+VARIANT_METHODS = ["dmil", "dmil-fc", "dmil-id", "dmil-cd", "dmil-mean"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def mixed_splits():
+    data = load("synthetic-mixed", n_samples=480, random_state=0)
+    return split_dataset(data, random_state=0)
+
+
+def test_gaussian_kl_is_non_negative_and_zero_only_at_equality():
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        mq, lq, mp, lp = (torch.randn(16, 8, generator=gen) for _ in range(4))
+        assert float(gaussian_kl(mq, lq, mp, lp)) >= 0.0
+    mean, logvar = torch.randn(16, 8, generator=gen), torch.randn(16, 8, generator=gen)
+    assert float(gaussian_kl(mean, logvar, mean, logvar)) == pytest.approx(0.0, abs=1e-7)
+    zeros = torch.zeros(4, 3)
+    assert float(prior_kl(Gaussian(mean=zeros, logvar=zeros, value=zeros))) == 0.0
+    # KL(N(1, 1) || N(0, 1)) = 0.5 per dimension (a mean over dimensions).
+    ones = torch.ones(4, 3)
+    assert float(gaussian_kl(ones, zeros, zeros, zeros)) == pytest.approx(0.5)
+
+
+def test_bottleneck_samples_in_training_and_returns_the_mean_in_evaluation():
+    torch.manual_seed(0)
+    layer = VariationalBottleneck(5, 3, logvar_init=0.0)
+    x = torch.randn(7, 5)
+    layer.train()
+    code = layer(x)
+    assert not torch.equal(code.value, code.mean)
+    layer.eval()
+    code = layer(x)
+    assert torch.equal(code.value, code.mean)
+    assert code.logvar.abs().max() <= 10.0
+
+
+@pytest.mark.parametrize("method", VARIANT_METHODS)
+@pytest.mark.parametrize("n_modalities", [2, 3, 4, 6])
+def test_dmil_components_and_gate_for_any_number_of_modalities(method, n_modalities):
+    shapes = [(5 + m,) for m in range(n_modalities)]
+    torch.manual_seed(0)
+    model = build_model(method, input_shapes=shapes, n_classes=3, embed_dim=16, latent_dim=8)
+    has_id, has_cd, has_syn, _, _ = VARIANTS[model.variant]
+    expected = (
+        (["R"] if has_cd else [])
+        + [f"U{m + 1}" if has_cd else f"M{m + 1}" for m in range(n_modalities)]
+        + (["S"] if has_syn else [])
+    )
+    assert list(model.component_names) == expected
+    out = model([torch.randn(9, *s) for s in shapes])
+    assert out.gate.shape == (9, len(expected))
+    assert torch.allclose(out.gate.sum(dim=1), torch.ones(9), atol=1e-6)
+    assert (out.gate >= 0).all()
+    assert list(out.component_logits) == expected
+    assert len(out.modality_logits) == n_modalities
+    terms = model.loss_terms(out, torch.randint(0, 3, (9,)))
+    assert all(torch.isfinite(v) for v in terms.values())
+    for name in ("kl_id", "kl_cd", "align"):
+        if name in terms:
+            assert float(terms[name]) >= 0.0
+    if method == "dmil-mean":
+        assert torch.allclose(out.gate, torch.full_like(out.gate, 1 / len(expected)))
+    if method == "dmil-fc":  # no variational layers: no KL terms
+        assert "kl_id" not in terms or float(terms["kl_id"]) == 0.0
+
+
+def test_dmil_gated_prediction_is_the_weighted_sum_of_component_logits():
+    torch.manual_seed(0)
+    model = build_model("dmil", input_shapes=[(6,), (4,)], n_classes=3, embed_dim=8, latent_dim=4)
+    model.eval()
+    out = model([torch.randn(5, 6), torch.randn(5, 4)])
+    stacked = torch.stack(list(out.component_logits.values()), dim=1)
+    assert torch.allclose(out.logits, (out.gate.unsqueeze(2) * stacked).sum(1), atol=1e-6)
+
+
+def test_dmil_embedded_forward_equals_the_full_forward():
+    torch.manual_seed(0)
+    model = build_model("dmil", input_shapes=[(6,), (4,)], n_classes=3, embed_dim=8, latent_dim=4)
+    model.eval()
+    xs = [torch.randn(5, 6), torch.randn(5, 4)]
+    full = model(xs)
+    embedded = model(model.encode(xs), embedded=True)
+    assert torch.equal(full.logits, embedded.logits)
+    assert torch.equal(full.gate, embedded.gate)
+
+
+def test_dmil_with_user_encoders():
+    encoders = [nn.Sequential(nn.Linear(6, 10), nn.ReLU()), nn.Linear(4, 7)]
+    model = build_model("dmil", input_shapes=[(6,), (4,)], n_classes=2, encoder=encoders)
+    assert model.out_dims == (10, 7)
+    out = model([torch.randn(3, 6), torch.randn(3, 4)])
+    assert out.logits.shape == (3, 2)
+
+
+def test_dmil_rejects_bad_settings():
+    with pytest.raises(ValueError, match="gate_input"):
+        build_model("dmil", input_shapes=[(3,), (3,)], n_classes=2, gate_input="both")
+    with pytest.raises(ValueError, match="latent_dim"):
+        build_model("dmil", input_shapes=[(3,), (3,)], n_classes=2, latent_dim=0)
+    with pytest.raises(ValueError, match="synergy_input"):
+        build_model("dmil", input_shapes=[(3,), (3,)], n_classes=2, synergy_input="all")
+
+
+def test_dmil_presets_apply_to_every_variant_and_scale_to_the_budget():
+    for method in VARIANT_METHODS:
+        model = build_model(method, input_shapes=[(4,), (4,)], n_classes=2)
+        stages = default_stages(method)
+        assert [s.name for s in stages] == ["intra", "decompose", "finetune"]
+        for stage in stages:
+            plan_stage(model, stage)  # every pattern names a module of every variant
+    config = method_stages(TrainConfig(epochs=40, **CPU), "dmil")
+    assert sum(s.epochs for s in config.stages) == 40 == config.epochs
+    assert method_stages(TrainConfig(epochs=40, **CPU), "joint").stages == ()
+    assert default_stages("dmil", "cnn")[0].epochs == 5
+
+
+def _dmil_cnn(splits):
+    seed_everything(0)
+    return build_model(
+        "dmil",
+        input_shapes=list(splits.train.shapes.values()),
+        n_classes=splits.train.n_classes,
+        encoder="cnn",
+        embed_dim=16,
+        latent_dim=8,
+        encoder_kwargs={"channels": [4, 8]},
+    )
+
+
+@pytest.fixture(scope="module")
+def image_splits():
+    """digits-halves as two 4x8 image halves, for the CNN encoder (which has BatchNorm)."""
+    data = load("digits-halves").subset(np.arange(400))
+    data = data.with_modalities([x.reshape(-1, 4, 8) for x in data.modalities])
+    return split_dataset(data, random_state=0)
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_frozen_stage_leaves_frozen_parameters_and_batchnorm_buffers_bit_identical(
+    image_splits, cache
+):
+    splits = image_splits
+    model = _dmil_cnn(splits)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    stage = StageSpec(
+        name="decompose",
+        epochs=2,
+        freeze=("encoders", "intra.proj", "synergy"),
+        loss_weights={"ce": 1.0, "ce_components": 0.5, "kl_cd": 0.02, "align": 0.02},
+        cache_frozen=cache,
+    )
+    result = fit(
+        model,
+        splits.train,
+        splits.val,
+        config=TrainConfig(batch_size=32, seed=0, **CPU).with_stages([stage]),
+    )
+    assert result.stages[0]["cached_encoders"] is cache
+    after = result.model.state_dict()
+    frozen = [k for k in before if k.split(".")[0] in ("encoders", "synergy")]
+    frozen += [k for k in before if k.startswith("intra.proj.")]
+    assert any("running_mean" in k for k in frozen)  # BatchNorm buffers are covered
+    for key in frozen:
+        assert torch.equal(before[key], after[key]), key
+    trained = [k for k in before if k.startswith(("consistency.", "gate.", "heads."))]
+    assert any(not torch.equal(before[k], after[k]) for k in trained)
+
+
+def test_cached_and_uncached_frozen_stage_train_the_same(image_splits):
+    splits = image_splits
+    stage = StageSpec(
+        name="decompose",
+        epochs=2,
+        freeze=("encoders", "intra", "synergy"),
+        loss_weights={"ce": 1.0, "ce_components": 0.5},
+    )
+    runs = []
+    for cache in (True, False):
+        model = _dmil_cnn(splits)
+        spec = StageSpec.from_dict({**stage.to_dict(), "cache_frozen": cache})
+        config = TrainConfig(batch_size=32, seed=0, **CPU).with_stages([spec])
+        runs.append(fit(model, splits.train, splits.val, config=config))
+    a, b = (r.model.state_dict() for r in runs)
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-5), key
+    assert [r["val_accuracy"] for r in runs[0].history] == [
+        r["val_accuracy"] for r in runs[1].history
+    ]
+
+
+def _three_stages() -> list[StageSpec]:
+    return [
+        StageSpec.from_dict({**s.to_dict(), "epochs": n, "patience": 0})
+        for s, n in zip(default_stages("dmil"), (2, 2, 2), strict=True)
+    ]
+
+
+@pytest.mark.parametrize("interrupt_epoch", [3, 4, 6])  # stage 2 start, inside 2, inside 3
+def test_resume_inside_a_stage_reproduces_the_uninterrupted_run(
+    mixed_splits, tmp_path, interrupt_epoch
+):
+    splits = mixed_splits
+    config = TrainConfig(batch_size=64, seed=0, **CPU).with_stages(_three_stages())
+
+    def model():
+        seed_everything(0)
+        return build_model(
+            "dmil", input_shapes=list(splits.train.shapes.values()), n_classes=4, embed_dim=16
+        )
+
+    full = fit(model(), splits.train, splits.val, config=config, out_dir=tmp_path / "a")
+    steps_per_epoch = -(-len(splits.train) // 64)
+    interrupted = model()
+    calls = {"n": 0}
+
+    def stop(output, target):
+        calls["n"] += 1
+        if calls["n"] == (interrupt_epoch - 1) * steps_per_epoch + 2:
+            raise KeyboardInterrupt("simulated interruption")
+
+    interrupted.on_after_backward = stop
+    with pytest.raises(KeyboardInterrupt):
+        fit(interrupted, splits.train, splits.val, config=config, out_dir=tmp_path / "b")
+    resumed = fit(
+        model(), splits.train, splits.val, config=config, out_dir=tmp_path / "b", resume=True
+    )
+    assert resumed.resumed_from_epoch == interrupt_epoch - 1
+
+    def strip(history):
+        return [{k: v for k, v in r.items() if "second" not in k} for r in history]
+
+    assert strip(resumed.history) == strip(full.history)
+    assert [r["stage"] for r in full.history] == ["intra"] * 2 + ["decompose"] * 2 + [
+        "finetune"
+    ] * 2
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [s["best_epoch"] for s in resumed.stages] == [s["best_epoch"] for s in full.stages]
+
+
+def test_each_stage_starts_from_the_previous_stage_best_weights(mixed_splits):
+    splits = mixed_splits
+    stages = _three_stages()
+    config = TrainConfig(batch_size=64, seed=0, **CPU).with_stages(stages[:2])
+    seed_everything(0)
+    model = build_model("dmil", input_shapes=[(32,), (32,)], n_classes=4, embed_dim=16)
+    result = fit(model, splits.train, splits.val, config=config)
+    first, second = result.stages
+    assert first["name"] == "intra" and second["name"] == "decompose"
+    assert first["best_epoch"] <= 2 < second["best_epoch"] <= 4
+    # The final weights are the best validation epoch of the last stage.
+    preds = predict(result.model, splits.val)
+    assert float((preds.y_pred == preds.labels).mean()) == pytest.approx(result.best_val_accuracy)

@@ -50,7 +50,7 @@ def test_estimate_on_a_bitwise_dataset_writes_every_output(tmp_path, capsys) -> 
     assert summary["truth"]["S"] == pytest.approx(np.log(2), abs=1e-9)
     assert summary["confusion"]["accuracy"] > 0.99  # every xor sample is synergistic
     header = (out / "interactions.csv").read_text().splitlines()[0].split(",")
-    assert header[:7] == ["index", "label", "true_type", "r", "u1", "u2", "s"]
+    assert header[:8] == ["part", "index", "label", "true_type", "r", "u1", "u2", "s"]
     assert (out / "components.png").read_bytes()[:4] == b"\x89PNG"
     assert "wrote" in capsys.readouterr().out
     assert not _leftovers(tmp_path, "xor")
@@ -87,6 +87,14 @@ def test_lsmi_layout_with_train_and_val_is_evaluated_on_val(tmp_path) -> None:
     assert summary["evaluated_on"] == "val" and summary["n_samples"] == 120
     assert summary["adjusted"] is True and summary["reference"] is None
     assert set(summary["raw"]) >= {"R", "U1", "U2", "S", "H1", "H2"}
+    assert summary["reported_as"] == "lsmi-adjusted" and "raw" in summary["interactions_csv"]
+    # The counts actually fitted: the early-stopping part is carved from the 480 train rows.
+    assert summary["n_train"] + summary["n_val"] == 480 and summary["n_val"] > 0
+    rows = (out / "interactions.csv").read_text().splitlines()
+    assert rows[0].startswith("part,index,label")
+    parts = [r.split(",")[:2] for r in rows[1:]]
+    assert {p for p, _ in parts} == {"val"}  # rows of the file's val part, 0..119
+    assert sorted(int(i) for _, i in parts) == list(range(120))
 
 
 def test_three_modalities_write_pairwise_results(tmp_path) -> None:
@@ -102,7 +110,7 @@ def test_three_modalities_write_pairwise_results(tmp_path) -> None:
     assert summary["pairs"]["x1+x3"]["reference"]["S"] == pytest.approx(np.log(2), abs=0.03)
     assert summary["best_source_shares"]["x1+x3"] > 0.99
     lines = (out / "interactions_pairs.csv").read_text().splitlines()
-    assert lines[0].startswith("index,pair,r,u1,u2,s")
+    assert lines[0].startswith("part,index,pair,r,u1,u2,s")
     assert len(lines) == 1 + 3 * summary["n_samples"]
 
 

@@ -36,7 +36,8 @@ class InteractionTable:
     Attributes
     ----------
     index : int64 array
-        Position of each sample in the data passed to ``transform``.
+        Position of each sample in the data passed to ``transform`` (callers may
+        re-express it as the row in a part of their input, named by ``part``).
     label : int64 array
         The observed class.
     r, u1, u2, s : float64 arrays
@@ -56,6 +57,8 @@ class InteractionTable:
         ``M > 2`` only: ``"name_i+name_j"`` of the pair whose columns the row holds.
     best_source : str array or None
         ``M > 2`` only: the modality or pair that carries the sample's information.
+    part : str array or None
+        The part of the input each ``index`` counts rows in (e.g. ``val``), where set.
     """
 
     index: np.ndarray
@@ -75,6 +78,7 @@ class InteractionTable:
     pairs: dict[tuple[int, int], InteractionTable] | None = field(default=None, repr=False)
     best_pair: np.ndarray | None = None
     best_source: np.ndarray | None = None
+    part: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.index.shape[0])
@@ -148,7 +152,10 @@ class InteractionTable:
 
     def columns(self) -> dict[str, np.ndarray]:
         """The CSV columns, in order, as arrays of shape (N,)."""
-        cols: dict[str, np.ndarray] = {"index": self.index, "label": self.label}
+        cols: dict[str, np.ndarray] = {}
+        if self.part is not None:
+            cols["part"] = np.asarray(self.part, dtype=str)
+        cols.update(index=self.index, label=self.label)
         if self.true_type is not None:
             cols["true_type"] = self.true_type
         for name in ("r", "u1", "u2", "s", "i1", "i2", "i12", "h1", "h2"):

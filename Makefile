@@ -24,8 +24,12 @@ $(STAMP): $(PY) pyproject.toml
 
 install: $(STAMP)
 
+DEMO_OUT ?= runs/demo
+
+# dmil run on the embedded synthetic-mixed: interactions, ensemble / joint / mlb / dmil,
+# the per-type accuracy and DMIL's gate, written to $(DEMO_OUT)/report.html.
 demo: $(STAMP)
-	$(VENV)/bin/dmil datasets
+	$(VENV)/bin/dmil run --out $(DEMO_OUT) --overwrite
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -34,7 +38,6 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 
 BENCH_OUT ?= benchmarks/results
-PARADIGM_DATASETS ?= synthetic-mixed,synthetic-mixed-imbalanced,digits-quadrants,mfeat,rosmap,scene15,cub,av-digits
 
 bench: $(STAMP)
 	mkdir -p $(BENCH_OUT)
@@ -43,8 +46,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_estimator_fidelity.py --out $(BENCH_OUT)/estimator_fidelity.json
 	$(PY) benchmarks/bench_estimator_mixed.py --out $(BENCH_OUT)/estimator_mixed.json
 	$(PY) benchmarks/bench_estimator_scale.py --out $(BENCH_OUT)/estimator_scale.json
-	$(PY) benchmarks/bench_paradigms.py --datasets $(PARADIGM_DATASETS) --seeds 0-4 \
-		--out $(BENCH_OUT)/paradigms.json --markdown $(BENCH_OUT)/paradigms.md
+	$(VENV)/bin/dmil bench --suite all --seeds 5 --out $(BENCH_OUT)/bench
 	$(PY) benchmarks/bench_paradigms_throughput.py --datasets synthetic-mixed,av-digits \
 		--epochs 3 --repeats 3 --out $(BENCH_OUT)/throughput.json
 

@@ -123,11 +123,18 @@ def _accuracy(results: Mapping[str, Any], figures: Sequence[str]) -> list[Block]
             row.append("-" if entry is None else f"{_pm(entry['accuracy'])} ({entry['n']})")
         rows.append(row)
     seeds = results["seeds"]
+    over = (
+        f"seed {seeds[0]}"
+        if len(seeds) == 1
+        else f"mean ± std over seeds {', '.join(map(str, seeds))}; n counts samples of all seeds"
+    )
     text = (
-        f"Test accuracy over {len(seeds)} seed(s) ({', '.join(map(str, seeds))}; mean ± std "
-        "where there are several), overall and on the test samples of each interaction type "
-        f"({source} types; n counts samples over all seeds). Every method has the same "
-        "encoders, epochs and early stopping on the validation split."
+        f"Test accuracy ({over}), overall and on the test samples of each interaction type "
+        f"({source} types). Every method has the same encoders, epochs and early stopping "
+        "on the validation split. The synergy indicator is the share of test samples a "
+        "method gets right while every unimodal reference prediction (one classifier per "
+        "modality, fitted on the training split, the same for every method) gets them wrong"
+        + ("; the (own) column uses the method's own per-modality outputs instead." if own else ".")
     )
     blocks: list[Block] = [("h", 2, "Accuracy"), ("p", text)]
     if "accuracy.png" in figures:
@@ -155,9 +162,13 @@ def _findings(results: Mapping[str, Any]) -> list[str]:
                 max(scored, key=lambda p: p[1]["mean"]),
                 min(scored, key=lambda p: p[1]["mean"]),
             )
-            items.append(
-                f"{t} samples: best {top[0]} ({_pm(top[1])}), lowest {worst[0]} ({_pm(worst[1])})."
-            )
+            if top[1]["mean"] == worst[1]["mean"]:
+                items.append(f"{t} samples: every method {_pm(top[1])}.")
+            else:
+                items.append(
+                    f"{t} samples: best {top[0]} ({_pm(top[1])}), "
+                    f"lowest {worst[0]} ({_pm(worst[1])})."
+                )
     items.append(f"Chance level: {fmt(1.0 / results['dataset']['n_classes'])}.")
     return items
 

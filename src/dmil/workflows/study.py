@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_METHODS: tuple[str, ...] = ("ensemble", "joint", "mlb", "dmil")
 #: Loader options of the default dataset, sized so that ``dmil run`` finishes within
 #: five minutes on two CPU cores (see the README's tour for the measured time).
-DEMO_OPTIONS: dict[str, Any] = {"n_samples": 2000}
+DEMO_OPTIONS: dict[str, Any] = {"n_samples": 4000}
 #: Interaction types in display order.
 TYPE_ORDER: tuple[str, ...] = ("R", "U1", "U2", "U", "S")
 

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(tmp) / f"out-{m}"
             outs[m] = out
             cmd = [*dmil, "estimate", "--data", str(demo), "--out", str(out), "--measure", m]
-            cmd += ["--seed", str(args.seed), "--no-progress"]
+            cmd += ["--seed", str(args.seed), "--no-progress", "--overwrite"]
             if args.threads is not None:
                 cmd += ["--num-threads", str(args.threads)]
             commands[f"dmil estimate ({m})"] = cmd + shlex.split(args.extra)

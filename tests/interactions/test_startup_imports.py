@@ -45,3 +45,18 @@ def test_dmil_estimate_runs_without_heavy_modules(tmp_path: Path) -> None:
     )
     assert _loaded_after(code) == []
     assert (out / "summary.json").is_file()
+
+
+def test_dmil_estimate_no_plots_skips_matplotlib(tmp_path: Path) -> None:
+    data = load("synthetic-gaussian", n_samples=200, n_classes=2, dim=2, random_state=0)
+    split = {"train": list(range(160)), "val": list(range(160, 200))}
+    path = write_lsmi_pt(data, tmp_path / "demo.pt", splits=split)
+    out = tmp_path / "out"
+    code = (
+        "from dmil.cli import main\n"
+        f"assert main(['estimate', '--data', {str(path)!r}, '--out', {str(out)!r}, "
+        "'--max-epochs', '3', '--no-progress', '--no-plots']) == 0\n"
+        "import sys\nassert 'matplotlib' not in sys.modules"
+    )
+    assert _loaded_after(code) == []
+    assert (out / "summary.json").is_file() and not list(out.glob("*.png"))

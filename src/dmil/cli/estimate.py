@@ -18,9 +18,9 @@ estimate (PCA + k-means per modality) for continuous ones.
 results of an earlier run in it are replaced only with ``--overwrite``. Everything is
 written into a temporary directory inside ``--out`` and moved into place only when every
 output exists, so bad input, a full disk, Ctrl-C or SIGTERM never leave partial results.
-Outputs: ``interactions.csv``, ``summary.json``, ``components.png``,
-``dominant_by_class.png``, with more than two modalities ``interactions_pairs.csv``, and
-``SHA256SUMS`` with their digests (``sha256sum -c SHA256SUMS``).
+Outputs: ``interactions.csv``, ``summary.json``, ``components.png`` and
+``dominant_by_class.png`` (not with ``--no-plots``), with more than two modalities
+``interactions_pairs.csv``, and ``SHA256SUMS`` with their digests (``sha256sum -c SHA256SUMS``).
 """
 
 from __future__ import annotations
@@ -84,6 +84,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="torch intra-op CPU threads (default 1; see BENCHMARKS.md, 'CPU threads')",
     )
     p.add_argument("--no-reference", action="store_true", help="skip the BROJA reference")
+    p.add_argument(
+        "--no-plots",
+        action="store_true",
+        help="skip the PNG plots (and matplotlib's import, about a third of a second)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--overwrite",
@@ -218,7 +223,6 @@ def estimate_to_dir(data: MultimodalDataset, args: argparse.Namespace, tmp: Path
 
     from dmil.interactions.estimator import InteractionEstimator
     from dmil.interactions.table import confusion_matrix
-    from dmil.report.interaction_plots import plot_component_distributions, plot_dominant_by_class
 
     train_idx, val_idx, eval_idx, eval_name = _parts(data, args)
     estimator = InteractionEstimator(
@@ -286,8 +290,14 @@ def estimate_to_dir(data: MultimodalDataset, args: argparse.Namespace, tmp: Path
         }
         _pairs_csv(table, tmp / "interactions_pairs.csv")
     table.to_csv(tmp / "interactions.csv")
-    plot_component_distributions(table, tmp / "components.png")
-    plot_dominant_by_class(table, tmp / "dominant_by_class.png", class_names=data.class_names)
+    if not getattr(args, "no_plots", False):
+        from dmil.report.interaction_plots import (
+            plot_component_distributions,
+            plot_dominant_by_class,
+        )
+
+        plot_component_distributions(table, tmp / "components.png")
+        plot_dominant_by_class(table, tmp / "dominant_by_class.png", class_names=data.class_names)
     with open(tmp / "summary.json", "w") as fh:
         json.dump(_jsonable(summary), fh, indent=2)
     return summary

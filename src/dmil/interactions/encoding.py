@@ -47,17 +47,22 @@ def _row_keys(x: torch.Tensor) -> np.ndarray:
     return keys
 
 
-def _few_distinct(keys: np.ndarray, limit: int) -> np.ndarray | None:
-    """The sorted distinct rows of ``keys`` if there are at most ``limit``, else None.
+def _few_distinct(
+    x: torch.Tensor, extra: torch.Tensor | None, limit: int
+) -> tuple[np.ndarray, int] | None:
+    """The sorted distinct rows of ``x`` (and ``extra``) if at most ``limit``, with the
+    number of rows looked at; else None.
 
-    Looks at a prefix of ``4 (limit + 1)`` rows first, so continuous data (every row
-    distinct) are rejected without sorting all of them.
+    Looks at the first ``4 (limit + 1)`` rows first, so continuous data (every row
+    distinct) are rejected without converting or sorting all of them.
     """
-    head = keys[: 4 * (limit + 1)]
-    if np.unique(head, axis=0).shape[0] > limit:
+    if np.unique(_row_keys(x[: 4 * (limit + 1)]), axis=0).shape[0] > limit:
         return None
+    keys = _row_keys(x)
+    if extra is not None:
+        keys = np.concatenate([keys, _row_keys(extra)])
     vocab = np.unique(keys, axis=0)
-    return vocab if vocab.shape[0] <= limit else None
+    return (vocab, keys.shape[0]) if vocab.shape[0] <= limit else None
 
 
 @dataclass
@@ -184,11 +189,10 @@ def fit_coder(
     shape = tuple(int(s) for s in x.shape[1:])
     floating = bool(x.dtype.is_floating_point)
     if max_discrete_values > 0:
-        keys = _row_keys(x)
-        if extra is not None and extra.dtype.is_floating_point == floating:
-            keys = np.concatenate([keys, _row_keys(extra)])
-        vocab = _few_distinct(keys, max_discrete_values)
-        if vocab is not None and floating and 2 * vocab.shape[0] > keys.shape[0]:
+        same_kind = extra is not None and extra.dtype.is_floating_point == floating
+        found = _few_distinct(x, extra if same_kind else None, max_discrete_values)
+        vocab = None if found is None else found[0]
+        if found is not None and floating and 2 * found[0].shape[0] > found[1]:
             vocab = None  # as many distinct rows as samples: continuous values
         if vocab is not None:
             logger.debug(

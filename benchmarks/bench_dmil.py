@@ -66,6 +66,10 @@ def run_cell(out: Path, dataset: str, method: str, seed: int, threads: int) -> d
     if cell.exists():  # killed mid-way: redo
         shutil.rmtree(cell)
     budget, options = BUDGETS[dataset]
+    # "dmil@gate_guidance=0" is the method dmil with that method setting.
+    name, _, setting = method.partition("@")
+    if setting:
+        options = [*options, "--method-option", setting]
     cmd = [
         sys.executable,
         "-m",
@@ -74,7 +78,7 @@ def run_cell(out: Path, dataset: str, method: str, seed: int, threads: int) -> d
         "--dataset",
         dataset,
         "--method",
-        method,
+        name,
         "--config",
         str(ROOT / budget),
         "--seed",
@@ -91,9 +95,7 @@ def run_cell(out: Path, dataset: str, method: str, seed: int, threads: int) -> d
     if done.returncode != 0:
         logger.error("%s %s seed %d failed: %s", dataset, method, seed, done.stderr[-2000:])
         return None
-    logger.info(
-        "%s %s seed %d: %.1f s", dataset, method, seed, time.perf_counter() - start
-    )
+    logger.info("%s %s seed %d: %.1f s", dataset, method, seed, time.perf_counter() - start)
     return json.loads(metrics.read_text())
 
 
@@ -103,9 +105,7 @@ def _collect(out: Path) -> dict[str, dict[str, dict[int, dict]]]:
         seed = int(metrics.parent.name[4:])
         method = metrics.parent.parent.name
         dataset = metrics.parent.parent.parent.name
-        runs.setdefault(dataset, {}).setdefault(method, {})[seed] = json.loads(
-            metrics.read_text()
-        )
+        runs.setdefault(dataset, {}).setdefault(method, {})[seed] = json.loads(metrics.read_text())
     return runs
 
 

@@ -52,6 +52,7 @@ __all__ = [
     "resolve_spec",
     "restore_run",
     "run_experiment",
+    "sample_targets",
     "standardize_splits",
     "stored_spec",
 ]
@@ -284,6 +285,33 @@ def _check_model_fits_data(model_config: Mapping[str, Any], data: Any, source: s
         )
 
 
+def sample_targets(
+    model: Any, splits: DatasetSplits, *, seed: int, device: str = "cpu"
+) -> dict[str, torch.Tensor] | None:
+    """The per-sample training targets a model asks for (``model.sample_target_names``).
+
+    ``gate_target``: the gate target of DMIL's estimator-guided gate, from the
+    interaction type :class:`~dmil.interactions.InteractionEstimator` assigns to each
+    training sample (fitted on the training split, early-stopped on the validation
+    split; never the true types, never the test split).
+    """
+    names = tuple(getattr(model, "sample_target_names", ()))
+    if not names:
+        return None
+    unknown = sorted(set(names) - {"gate_target"})
+    if unknown:
+        raise ValueError(f"{type(model).__name__} asks for unknown sample targets {unknown}.")
+    labels, _ = interaction_labels(
+        splits.train,
+        train=splits.train,
+        val=splits.val,
+        source="estimated",
+        device=device,
+        random_state=seed,
+    )
+    return {"gate_target": model.gate_targets(labels)}
+
+
 def _build_model(model_config: Mapping[str, Any]) -> Any:
     from dmil.models import build_model
 
@@ -457,6 +485,7 @@ def execute_experiment(
         resume=resume,
         model_config=model_config,
         extra=extra,
+        sample_targets=sample_targets(model, splits, seed=config.seed, device=str(fabric.device)),
     )
     preds = predict(
         result.wrapped_model, splits.test, batch_size=config.eval_batch_size, fabric=fabric

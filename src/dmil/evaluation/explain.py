@@ -21,24 +21,10 @@ import numpy as np
 
 from dmil.data.container import INTERACTION_TYPES
 from dmil.evaluation.predict import Predictions
+from dmil.models.dmil.model import component_type
 from dmil.utils import atomic_path
 
 __all__ = ["Explanation", "component_type", "explain", "write_explanations"]
-
-
-def component_type(component: str, types: Sequence[str]) -> str | None:
-    """The interaction type a component stands for, among ``types``.
-
-    ``R`` and ``S`` stand for themselves; ``U<k>`` for ``U<k>`` where the types name
-    modalities (two modalities) and for ``U`` where they do not (the estimator's types
-    for more than two modalities). Components without a type (``M<k>`` of ``dmil-id``)
-    give ``None``.
-    """
-    if component in types:
-        return component
-    if component.startswith("U") and "U" in types:
-        return "U"
-    return None
 
 
 @dataclass

@@ -71,12 +71,15 @@ class MultimodalModel(nn.Module):
             total = total + value
         return total
 
-    def loss_terms(self, output: ModelOutput, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    def loss_terms(
+        self, output: ModelOutput, target: torch.Tensor, **sample_targets: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         """Every loss term by name, unweighted, for stages that weight them.
 
         The default: ``"ce"`` (cross-entropy of ``logits``), each entry of
         ``output.loss_terms`` and each auxiliary loss. Models with several
-        objectives (DMIL) override it.
+        objectives (DMIL) override it; ``sample_targets`` are the batch's per-sample
+        training targets (see :func:`dmil.training.fit`), ignored here.
         """
         terms = {"ce": nn.functional.cross_entropy(output.logits, target)}
         terms.update(output.loss_terms)

@@ -172,7 +172,11 @@ def validate(
 
 
 def stage_loss(
-    model: MultimodalModel, output: Any, target: torch.Tensor, stage: StageSpec
+    model: MultimodalModel,
+    output: Any,
+    target: torch.Tensor,
+    stage: StageSpec,
+    sample_targets: Mapping[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """The loss a stage minimises: the model's own loss, or ``sum_t w_t * term_t``.
 
@@ -183,7 +187,7 @@ def stage_loss(
     """
     if stage.loss_weights is None:
         return model.loss(output, target)
-    terms = model.loss_terms(output, target)
+    terms = model.loss_terms(output, target, **dict(sample_targets or {}))
     known = set(terms) | set(getattr(model, "loss_term_names", ()))
     unknown = sorted(set(stage.loss_weights) - known)
     if unknown:
@@ -213,6 +217,7 @@ class _StageData:
     sampler: Any
     val_loader: Any
     embedded: bool
+    target_names: tuple[str, ...] = ()
 
 
 def _encode_all(
@@ -245,6 +250,7 @@ def _stage_data(
     train: MultimodalDataset,
     val: MultimodalDataset,
     config: TrainConfig,
+    sample_targets: Mapping[str, torch.Tensor] | None = None,
 ) -> _StageData:
     world = fabric.world_size
     per_process = config.batch_size // world
@@ -257,6 +263,12 @@ def _stage_data(
         logger.info("stage '%s': encoders frozen; training on their cached outputs", stage.name)
     else:
         train_data, val_data = train, val
+    names = tuple(sample_targets or {})
+    if names:
+        # Per-sample training targets ride along with the labels: [x_1..x_M, y, t_1..].
+        base = train_data if embedded else InMemoryBatches.from_dataset(train)
+        extra = [sample_targets[k].to(base.tensors[0].device) for k in names]
+        train_data = InMemoryBatches([*base.tensors, *extra])
     loader, sampler = train_loader(
         train_data,
         batch_size=per_process,
@@ -272,6 +284,7 @@ def _stage_data(
         sampler=sampler,
         val_loader=eval_loader(val_data, batch_size=config.eval_batch_size),
         embedded=embedded,
+        target_names=names,
     )
 
 
@@ -304,9 +317,12 @@ def _train_epoch(
     seen = torch.zeros((), dtype=torch.float64, device=fabric.device)
     start = time.perf_counter()
     for step, batch in enumerate(data.loader, start=1):
-        *inputs, target = fabric.to_device(batch)
+        batch = fabric.to_device(batch)
+        n_extra = len(data.target_names)
+        *inputs, target = batch[: len(batch) - n_extra]
+        extras = dict(zip(data.target_names, batch[len(batch) - n_extra :], strict=True))
         output = fmodel(list(inputs), **kwargs)  # ModelOutput: logits (B, C), ...
-        loss = stage_loss(raw_model, output, target, stage)
+        loss = stage_loss(raw_model, output, target, stage, extras)
         foptimizer.zero_grad(set_to_none=True)
         fabric.backward(loss)
         raw_model.on_after_backward(output, target)
@@ -383,6 +399,7 @@ def fit(
     resume: bool = False,
     model_config: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
+    sample_targets: Mapping[str, torch.Tensor] | None = None,
 ) -> FitResult:
     """Train ``model`` on ``train`` stage by stage, selecting epochs by accuracy on ``val``.
 
@@ -410,6 +427,10 @@ def fit(
         Keyword arguments that rebuild the model (stored in the checkpoints).
     extra : mapping, optional
         Anything else to store in the checkpoints (e.g. the dataset and split seed).
+    sample_targets : mapping name -> Tensor (N_train, ...), optional
+        Per-sample training targets aligned with ``train`` (e.g. DMIL's estimated
+        interaction composition for its gate); each batch passes them to
+        ``model.loss_terms`` under their names in stages that weight loss terms.
 
     Returns
     -------
@@ -505,7 +526,9 @@ def fit(
                 run["stage_epoch"] = 0
             run["stage"] = index
             t_stage = time.perf_counter()
-            data = _stage_data(fabric, raw_model, plan, stage, train, val, scfg)
+            data = _stage_data(
+                fabric, raw_model, plan, stage, train, val, scfg, sample_targets
+            )
             bar.set_description(stage.name)
 
             def state(

@@ -39,6 +39,9 @@ from torch.nn import functional as F
 from dmil.models.base import ModelOutput
 from dmil.models.dmil.layers import (
     Gaussian,
+    GroupedBottleneck,
+    GroupedLinear,
+    GroupedMLP,
     LinearCode,
     VariationalBottleneck,
     gaussian_kl,
@@ -56,6 +59,7 @@ __all__ = [
     "DMILMean",
     "LOSS_TERMS",
     "VARIANTS",
+    "component_type",
 ]
 
 #: Every loss term a DMIL model produces (``loss_terms``), unweighted.
@@ -69,6 +73,7 @@ LOSS_TERMS: tuple[str, ...] = (
     "kl_cd",
     "align",
     "rec_cd",
+    "gate_guide",
 )
 
 #: Variant -> (intra-modality part, consistency part, synergy, variational, gate).
@@ -98,6 +103,21 @@ _CONV_ENCODERS = frozenset({"cnn", "resnet18", "transformer"})
 _GATE_INPUTS = ("sample", "mean")
 _GATE_OVER = ("logits", "probs")
 _SYNERGY_INPUTS = ("both", "remainder")
+
+
+def component_type(component: str, types: Sequence[str]) -> str | None:
+    """The interaction type a component stands for, among ``types``.
+
+    ``R`` and ``S`` stand for themselves; ``U<k>`` for ``U<k>`` where the types name
+    modalities (two modalities) and for ``U`` where they do not (the estimator's types
+    for more than two modalities). Components without a type (``M<k>`` of ``dmil-id``)
+    give ``None``.
+    """
+    if component in types:
+        return component
+    if component.startswith("U") and "U" in types:
+        return "U"
+    return None
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -145,6 +165,13 @@ class DMIL(Paradigm):
     synergy_input : {"both", "remainder"}, default "both"
         What the synergy network combines per modality: ``[M_m, N_m]`` (``both``) or
         only the remainder ``N_m`` (``remainder``, as in the published code).
+    gate_guidance : float, default 0.3
+        Weight of the estimator-guided gate term ``gate_guide``: the cross-entropy
+        between the gate and a per-sample target over the components, built from the
+        interaction type :class:`~dmil.interactions.InteractionEstimator` (fitted on the
+        training split) assigns to each training sample. ``0`` turns it off (the
+        published, unsupervised gate). On by default because it won on validation data
+        (docs/dmil.md).
     """
 
     #: The ablation this class implements (see :data:`VARIANTS`).
@@ -172,6 +199,7 @@ class DMIL(Paradigm):
         gate_input: str = "sample",
         gate_over: str = "logits",
         synergy_input: str = "both",
+        gate_guidance: float = 0.3,
     ) -> None:
         super().__init__(
             encoders, out_dims=out_dims, n_classes=n_classes, modality_names=modality_names
@@ -198,7 +226,16 @@ class DMIL(Paradigm):
             raise ValueError(
                 f"dmil logvar_clamp: expected a positive number or None, found {logvar_clamp!r}."
             )
+        if (
+            isinstance(gate_guidance, bool)
+            or not isinstance(gate_guidance, (int, float))
+            or not gate_guidance >= 0
+        ):
+            raise ValueError(
+                f"dmil gate_guidance: expected a number >= 0, found {gate_guidance!r}."
+            )
         self.latent_dim = d
+        self.gate_guidance = float(gate_guidance)
         self.gate_input = gate_input
         self.gate_over = gate_over
         self.synergy_input = synergy_input
@@ -208,33 +245,46 @@ class DMIL(Paradigm):
         self.has_gate = has_gate
         code = VariationalBottleneck if variational else LinearCode
         kw = {"logvar_clamp": logvar_clamp, "logvar_init": float(logvar_init)}
+        gkw = {"variational": variational, **kw}
         n = self.n_modalities
         c = self.n_classes
 
         # Every variant has the same top-level groups (some empty), so stage presets that
-        # name them apply to all of them.
+        # name them apply to all of them. Per-modality parts are grouped modules: one
+        # batched product for all modalities, tensors shaped (M, B, ...).
         self.intra = nn.ModuleDict(
             {
                 "proj": nn.ModuleList(nn.Linear(dim, d) for dim in self.out_dims),
-                "heads": nn.ModuleList(nn.Linear(d, c) for _ in range(n)),
+                "heads": GroupedLinear(n, d, c),
             }
         )
         if has_id:
-            self.intra["m"] = nn.ModuleList(code(d, d, **kw) for _ in range(n))
-            self.intra["n"] = nn.ModuleList(code(d, d, **kw) for _ in range(n))
-            self.intra["rec"] = nn.ModuleList(mlp(2 * d, rec_hidden, d) for _ in range(n))
+            self.intra["m"] = GroupedBottleneck(n, d, d, **gkw)
+            self.intra["n"] = GroupedBottleneck(n, d, d, **gkw)
+            self.intra["rec"] = GroupedMLP(n, 2 * d, rec_hidden, d)
         self.consistency = nn.ModuleDict()
         if has_cd:
             self.consistency["r"] = code(n * d, d, **kw)
-            self.consistency["v"] = nn.ModuleList(code(d, d, **kw) for _ in range(n))
-            self.consistency["u"] = nn.ModuleList(code(d, d, **kw) for _ in range(n))
-            self.consistency["rec"] = nn.ModuleList(mlp(2 * d, rec_hidden, d) for _ in range(n))
+            self.consistency["v"] = GroupedBottleneck(n, d, d, **gkw)
+            self.consistency["u"] = GroupedBottleneck(n, d, d, **gkw)
+            self.consistency["rec"] = GroupedMLP(n, 2 * d, rec_hidden, d)
         self.synergy = nn.ModuleDict()
         if has_syn:
             n_pairs = n * (n - 1) // 2
             width = 2 * d if synergy_input == "both" else d
             self.synergy["net"] = mlp(
                 (n + n_pairs) * width, synergy_hidden or 2 * d, d, layers=synergy_layers
+            )
+            pairs = list(combinations(range(n), 2))
+            self.register_buffer(
+                "_pair_left",
+                torch.tensor([i for i, _ in pairs], dtype=torch.long),
+                persistent=False,
+            )
+            self.register_buffer(
+                "_pair_right",
+                torch.tensor([j for _, j in pairs], dtype=torch.long),
+                persistent=False,
             )
         names = (
             (["R"] if has_cd else [])
@@ -269,60 +319,62 @@ class DMIL(Paradigm):
         return (StageSpec.from_dict(first), *stages[1:])
 
     # ------------------------------------------------------------------ forward
-    def _intra(
-        self, z: list[torch.Tensor]
-    ) -> tuple[list[Gaussian], list[Gaussian] | None, dict[str, torch.Tensor]]:
-        """``M_m`` and ``N_m`` codes and the intra-modality loss terms."""
+    def _intra(self, z: torch.Tensor) -> tuple[Gaussian, Gaussian | None, dict[str, torch.Tensor]]:
+        """``M`` and ``N`` codes ``(M, B, d)`` and the intra-modality loss terms (sums over
+        modalities of per-modality means)."""
         if not self.has_id:
-            return [Gaussian(mean=zm, logvar=None, value=zm) for zm in z], None, {}
-        m_codes = [b(zm) for b, zm in zip(self.intra["m"], z, strict=True)]
-        n_codes = [b(zm) for b, zm in zip(self.intra["n"], z, strict=True)]
-        kl = sum(prior_kl(mc) + prior_kl(nc) for mc, nc in zip(m_codes, n_codes, strict=True))
-        rec = sum(
-            F.mse_loss(
-                net(torch.cat([mc.value, nc.value], dim=1)),
-                zm.detach() if self.detach_rec_targets else zm,
-            )
-            for net, mc, nc, zm in zip(self.intra["rec"], m_codes, n_codes, z, strict=True)
+            return Gaussian(mean=z, logvar=None, value=z), None, {}
+        n = self.n_modalities
+        m_code = self.intra["m"](z)
+        n_code = self.intra["n"](z)
+        rec = self.intra["rec"](torch.cat([m_code.value, n_code.value], dim=2))
+        target = z.detach() if self.detach_rec_targets else z
+        return (
+            m_code,
+            n_code,
+            {
+                "kl_id": n * (prior_kl(m_code) + prior_kl(n_code)),
+                "rec_id": n * F.mse_loss(rec, target),
+            },
         )
-        return m_codes, n_codes, {"kl_id": kl, "rec_id": rec}
 
     def _consistency(
-        self, m_codes: list[Gaussian]
-    ) -> tuple[Gaussian | None, list[Gaussian], dict[str, torch.Tensor]]:
-        """``R``, the ``U_m`` and the consistency loss terms."""
+        self, m_code: Gaussian
+    ) -> tuple[Gaussian | None, Gaussian | None, dict[str, torch.Tensor]]:
+        """``R`` ``(B, d)``, the ``U_m`` ``(M, B, d)`` and the consistency loss terms."""
         if not self.has_cd:
-            return None, [], {}
-        means = [mc.mean for mc in m_codes]  # M x (B, d)
-        r = self.consistency["r"](torch.cat(means, dim=1))
-        u = [b(mm) for b, mm in zip(self.consistency["u"], means, strict=True)]
-        v = [b(mm) for b, mm in zip(self.consistency["v"], means, strict=True)]
+            return None, None, {}
+        n = self.n_modalities
+        means = m_code.mean  # (M, B, d)
+        batch = means.shape[1]
+        r = self.consistency["r"](means.transpose(0, 1).reshape(batch, -1))  # (B, d)
+        u = self.consistency["u"](means)
+        v = self.consistency["v"](means)
         if r.logvar is not None:
-            align = sum(gaussian_kl(r.mean, r.logvar, vm.mean, vm.logvar) for vm in v)
-        else:  # plain linear codes: squared distance instead of a KL
-            align = sum(F.mse_loss(r.value, vm.value) for vm in v)
-        kl = prior_kl(r) + sum(prior_kl(um) for um in u)
-        rec = sum(
-            F.mse_loss(
-                net(torch.cat([r.value, um.value], dim=1)),
-                mm.detach() if self.detach_rec_targets else mm,
+            align = n * gaussian_kl(
+                r.mean.expand_as(v.mean), r.logvar.expand_as(v.mean), v.mean, v.logvar
             )
-            for net, um, mm in zip(self.consistency["rec"], u, means, strict=True)
-        )
-        return r, u, {"kl_cd": kl, "align": align, "rec_cd": rec}
+        else:  # plain linear codes: squared distance instead of a KL
+            align = n * F.mse_loss(r.value.expand_as(v.value), v.value)
+        rec = self.consistency["rec"](torch.cat([r.value.expand_as(u.value), u.value], dim=2))
+        target = means.detach() if self.detach_rec_targets else means
+        terms = {
+            "kl_cd": prior_kl(r) + n * prior_kl(u),
+            "align": align,
+            "rec_cd": n * F.mse_loss(rec, target),
+        }
+        return r, u, terms
 
-    def _synergy(self, m_codes: list[Gaussian], n_codes: list[Gaussian] | None) -> Gaussian | None:
-        if not self.has_syn or n_codes is None:
+    def _synergy(self, m_code: Gaussian, n_code: Gaussian | None) -> Gaussian | None:
+        if not self.has_syn or n_code is None:
             return None
         if self.synergy_input == "both":
-            parts = [
-                torch.cat([mc.value, nc.value], dim=1)
-                for mc, nc in zip(m_codes, n_codes, strict=True)
-            ]
+            parts = torch.cat([m_code.value, n_code.value], dim=2)  # (M, B, 2d)
         else:
-            parts = [nc.value for nc in n_codes]
-        parts += [a * b for a, b in combinations(parts, 2)]  # pairwise products
-        s = self.synergy["net"](torch.cat(parts, dim=1))
+            parts = n_code.value  # (M, B, d)
+        products = parts[self._pair_left] * parts[self._pair_right]  # (P, B, w)
+        stacked = torch.cat([parts, products], dim=0)  # (M + P, B, w)
+        s = self.synergy["net"](stacked.transpose(0, 1).reshape(parts.shape[1], -1))
         return Gaussian(mean=s, logvar=None, value=s)
 
     def forward(self, inputs: list[torch.Tensor], *, embedded: bool = False) -> ModelOutput:
@@ -350,15 +402,22 @@ class DMIL(Paradigm):
             embeddings = list(inputs)
         else:
             embeddings = self.encode(inputs)  # M x (B, D_m)
-        z = [p(e) for p, e in zip(self.intra["proj"], embeddings, strict=True)]  # M x (B, d)
-        m_codes, n_codes, terms = self._intra(z)
-        modality_logits = tuple(
-            h(mc.value) for h, mc in zip(self.intra["heads"], m_codes, strict=True)
-        )
-        r, u, cd_terms = self._consistency(m_codes)
+        z = torch.stack(
+            [p(e) for p, e in zip(self.intra["proj"], embeddings, strict=True)]
+        )  # (M, B, d)
+        m_code, n_code, terms = self._intra(z)
+        modality_logits = tuple(self.intra["heads"](m_code.value).unbind(0))  # M x (B, C)
+        r, u, cd_terms = self._consistency(m_code)
         terms.update(cd_terms)
-        s = self._synergy(m_codes, n_codes)
-        codes = ([r] if r is not None else []) + (u if self.has_cd else m_codes)
+        s = self._synergy(m_code, n_code)
+        per_modality = u if u is not None else m_code
+        codes = [r] if r is not None else []
+        codes += [
+            Gaussian(mean=mean, logvar=None, value=value)
+            for mean, value in zip(
+                per_modality.mean.unbind(0), per_modality.value.unbind(0), strict=True
+            )
+        ]
         codes += [s] if s is not None else []
         component_logits = {
             name: self.heads[name](code.value)
@@ -384,10 +443,43 @@ class DMIL(Paradigm):
             loss_terms=terms,
         )
 
+    # ------------------------------------------------------------------ gate guidance
+    @property
+    def sample_target_names(self) -> tuple[str, ...]:
+        """Per-sample training targets the model asks for (``gate_target`` when
+        ``gate_guidance > 0``)."""
+        return ("gate_target",) if self.gate_guidance > 0 and self.has_gate else ()
+
+    def gate_targets(self, types: Sequence[str]) -> torch.Tensor:
+        """Gate targets ``(N, K)`` from per-sample interaction types.
+
+        A type that a component stands for (``R``, ``U1``, ``S``; ``U`` for every
+        ``U_m`` with more than two modalities) puts all weight on that component (spread
+        evenly over several); any other type gives the uniform distribution.
+        """
+        k = len(self.component_names)
+        out = torch.full((len(types), k), 1.0 / k)
+        known = sorted(set(map(str, types)))
+        for row, kind in enumerate(map(str, types)):
+            hits = [
+                i for i, c in enumerate(self.component_names) if component_type(c, known) == kind
+            ]
+            if hits:
+                out[row] = 0.0
+                out[row, hits] = 1.0 / len(hits)
+        return out
+
     # ------------------------------------------------------------------ losses
-    def loss_terms(self, output: ModelOutput, target: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every term of :data:`LOSS_TERMS` this variant produces, unweighted."""
+    def loss_terms(
+        self, output: ModelOutput, target: torch.Tensor, **sample_targets: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Every term of :data:`LOSS_TERMS` this variant produces, unweighted (the gate
+        guidance already carries its ``gate_guidance`` weight)."""
         terms = {"ce": F.cross_entropy(output.logits, target)}
+        gate_target = sample_targets.get("gate_target")
+        if gate_target is not None and self.gate_guidance > 0 and output.gate is not None:
+            log_gate = output.gate.clamp_min(1e-8).log()
+            terms["gate_guide"] = self.gate_guidance * -(gate_target * log_gate).sum(1).mean()
         if output.modality_logits:
             terms["ce_modality"] = sum(F.cross_entropy(m, target) for m in output.modality_logits)
         if output.component_logits:

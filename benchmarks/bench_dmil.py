@@ -99,6 +99,30 @@ def run_cell(out: Path, dataset: str, method: str, seed: int, threads: int) -> d
     return json.loads(metrics.read_text())
 
 
+def explain_cell(cell: Path, threads: int) -> dict | None:
+    """``dmil explain`` of a gated model's run (once; kept in ``<cell>/explain``)."""
+    target = cell / "explain" / "explanation.json"
+    if not target.is_file():
+        cmd = [
+            sys.executable,
+            "-m",
+            "dmil.cli",
+            "explain",
+            "--checkpoint",
+            str(cell),
+            "--out",
+            str(cell / "explain"),
+            "--num-threads",
+            str(threads),
+            "--overwrite",
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            logger.error("explain %s failed: %s", cell, done.stderr[-2000:])
+            return None
+    return json.loads(target.read_text())
+
+
 def _collect(out: Path) -> dict[str, dict[str, dict[int, dict]]]:
     runs: dict[str, dict[str, dict[int, dict]]] = {}
     for metrics in sorted(out.glob("*/*/seed*/metrics.json")):
@@ -153,6 +177,23 @@ def summary_markdown(out: Path) -> str:
             row.append(str(len(per_seed)))
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
+        for method in sorted(methods):
+            gates = [m["gate"] for m in methods[method].values() if "gate" in m]
+            if not gates or gates[0].get("agreement") is None:
+                continue
+            agree = [g["agreement"] for g in gates]
+            comps, types = gates[0]["component_names"], gates[0]["types"]
+            total = np.sum([np.asarray(g["confusion"]) for g in gates], axis=0)
+            lines.append(
+                f"{method}: gate agreement with the {source} type {_ms(agree)} "
+                f"({len(gates)} seeds); dominant component (rows) vs type (columns), "
+                "summed over seeds:"
+            )
+            lines += ["", "| dominant | " + " | ".join(types) + " |"]
+            lines.append("|" + "---|" * (len(types) + 1))
+            for comp, row in zip(comps, total, strict=True):
+                lines.append(f"| {comp} | " + " | ".join(str(int(v)) for v in row) + " |")
+            lines.append("")
         if "dmil" in methods:
             ranked = sorted(means, key=lambda k: -means[k])
             baselines = [b for b in BASELINES if b in methods]
@@ -181,9 +222,18 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", required=True)
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="first run `dmil explain` on every finished dmil* cell (gate agreement)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     out = Path(args.out)
+    if args.explain:
+        for cell in sorted(out.glob("*/dmil*/seed*")):
+            if (cell / "metrics.json").is_file():
+                explain_cell(cell, args.threads)
     if not args.report_only:
         for dataset in args.datasets.split(","):
             if dataset not in BUDGETS:

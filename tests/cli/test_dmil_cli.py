@@ -16,13 +16,23 @@ from dmil.cli import main
 FAST = ["--no-progress", "--num-threads", "1", "--device", "cpu"]
 
 
-@pytest.mark.parametrize(("dataset", "n_modalities"), [("rosmap", 3), ("tcga-brca", 4)])
-def test_dmil_trains_through_dmil_train_on_three_and_four_modalities(
-    tmp_path, dataset, n_modalities
+@pytest.mark.parametrize(
+    ("dataset", "n_modalities", "options"),
+    [
+        ("rosmap", 3, []),
+        ("tcga-brca", 4, []),
+        # Without the estimator-guided gate: its estimator would fit every pair of views.
+        ("ccv", 3, ["--method-option", "gate_guidance=0"]),
+        ("mfeat", 6, ["--method-option", "gate_guidance=0"]),
+    ],
+)
+def test_dmil_trains_through_dmil_train_on_three_to_six_modalities(
+    tmp_path, dataset, n_modalities, options
 ):
     out = tmp_path / dataset
     code = main(
         ["train", "--dataset", dataset, "--method", "dmil", "--epochs", "6", "--out", str(out)]
+        + options
         + FAST
     )
     assert code == 0

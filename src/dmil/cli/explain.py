@@ -63,6 +63,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def raw_module(model: object) -> object:
+    """The plain module behind a Fabric wrapper."""
+    return getattr(model, "module", model)
+
+
 def _check_out(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"--out {out} exists and is not a directory.")
@@ -114,11 +119,12 @@ def run(args: argparse.Namespace) -> int:
         batch_size=restored.config.eval_batch_size,
         fabric=restored.fabric,
     )
-    if preds.gate is None:
+    if preds.gate is None or not getattr(raw_module(restored.model), "has_gate", True):
         method = restored.content["model_config"].get("method")
         raise ValueError(
-            f"the model in {args.checkpoint} ({method}) has no gate; `dmil explain` needs a "
-            "gated model such as dmil, dmil-fc, dmil-id or dmil-cd."
+            f"the model in {args.checkpoint} ({method}) has no learned gate; `dmil explain` "
+            "needs a gated model such as dmil, dmil-fc, dmil-id or dmil-cd (dmil-mean "
+            "averages its components uniformly)."
         )
     source = args.interactions or restored.data_spec.interactions
     if source == "none":

@@ -65,6 +65,8 @@ TRAJECTORY_FIELDS: tuple[str, ...] = (
     "grad_clip",
     "seed",
     "stages",
+    "precision",
+    "eval_batch_size",
 )
 
 
@@ -231,10 +233,15 @@ def _encode_all(
     # with cached encoders sees the same random numbers as one without, and a resumed
     # run the same as an uninterrupted one.
     rng = torch.get_rng_state()
+    # Inputs in the parameters' dtype ("-true" precisions convert the weights), outputs
+    # kept in theirs, so the cached values are what the encoders give inside the loop.
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
     with torch.no_grad(), fabric.autocast():
         for batch in eval_loader(data, batch_size=batch_size):
             *inputs, _ = fabric.to_device(batch)
-            chunks.append([z.float() for z in model.encode(list(inputs))])
+            if dtype is not None:
+                inputs = [x.to(dtype) if x.is_floating_point() else x for x in inputs]
+            chunks.append(list(model.encode(list(inputs))))
     torch.set_rng_state(rng)
     model.train(was_training)
     tensors = [torch.cat([c[m] for c in chunks]) for m in range(len(chunks[0]))]
@@ -452,6 +459,12 @@ def fit(
         )
     stages = config.resolved_stages()
     raw_model = model
+    for stage in stages:  # every stage's settings and patterns, before any training
+        try:
+            config.for_stage(stage)
+        except ValueError as exc:
+            raise ValueError(f"stage '{stage.name}': {exc}") from None
+        plan_stage(raw_model, stage)
 
     run: dict[str, Any] = {"stage": 0, "stage_epoch": 0, "epoch": 0}
     best = _fresh_best()
@@ -526,9 +539,7 @@ def fit(
                 run["stage_epoch"] = 0
             run["stage"] = index
             t_stage = time.perf_counter()
-            data = _stage_data(
-                fabric, raw_model, plan, stage, train, val, scfg, sample_targets
-            )
+            data = _stage_data(fabric, raw_model, plan, stage, train, val, scfg, sample_targets)
             bar.set_description(stage.name)
 
             def state(

@@ -14,7 +14,8 @@ For modality ``m`` with encoder output ``e_m``:
 * consistency decomposition: ``R ~ q(R | mu(M_1), ..., mu(M_M))`` shared by all
   modalities, ``U_m ~ q(U | mu(M_m))``; each single-modality ``v(R | mu(M_m))`` is pulled
   towards the joint ``q(R | ...)`` by a KL term, and ``[R, U_m]`` reconstructs ``mu(M_m)``;
-* synergy: ``S = f([N_1, ..., N_M, N_i * N_j for i < j])``, an MLP (multi-layer by
+* synergy: ``S = f([P_1, ..., P_M, P_i * P_j for i < j])`` with ``P_m = [M_m, N_m]``
+  (``synergy_input="remainder"``: ``P_m = N_m``, as published), an MLP (multi-layer by
   default) whose pairwise products make XOR-like interactions easy to separate;
 * a linear head per component ``c`` in ``(R, U1, ..., UM, S)`` and a gate
   ``g = softmax(gate([R, U1, ..., UM, S]))`` per sample; the prediction is
@@ -171,7 +172,9 @@ class DMIL(Paradigm):
         interaction type :class:`~dmil.interactions.InteractionEstimator` (fitted on the
         training split) assigns to each training sample. ``0`` turns it off (the
         published, unsupervised gate). On by default because it won on validation data
-        (docs/dmil.md).
+        (docs/dmil.md). It acts in stages whose ``loss_weights`` name ``gate_guide`` (the
+        shipped presets do) and needs the targets passed to ``fit`` (``sample_targets``;
+        ``dmil train`` computes them).
     """
 
     #: The ablation this class implements (see :data:`VARIANTS`).

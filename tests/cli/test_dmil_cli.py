@@ -91,7 +91,7 @@ def test_dmil_explain_refuses_a_model_without_gate(tmp_path, capsys):
     assert code == 0
     assert main(["explain", "--checkpoint", str(run), "--out", str(tmp_path / "e")]) == 2
     err = capsys.readouterr().err
-    assert "has no gate" in err
+    assert "has no learned gate" in err
     assert not (tmp_path / "e").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".e.")]
 

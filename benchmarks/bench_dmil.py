@@ -129,7 +129,11 @@ def _collect(out: Path) -> dict[str, dict[str, dict[int, dict]]]:
         seed = int(metrics.parent.name[4:])
         method = metrics.parent.parent.name
         dataset = metrics.parent.parent.parent.name
-        runs.setdefault(dataset, {}).setdefault(method, {})[seed] = json.loads(metrics.read_text())
+        content = json.loads(metrics.read_text())
+        gate = metrics.parent / "explain" / "explanation.json"
+        if gate.is_file():
+            content["gate"] = json.loads(gate.read_text())
+        runs.setdefault(dataset, {}).setdefault(method, {})[seed] = content
     return runs
 
 

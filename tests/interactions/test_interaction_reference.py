@@ -30,7 +30,7 @@ JOINTS = {
     "copy": {(0, 0, 0): 0.5, (1, 1, 1): 0.5},
 }
 
-#: PAPER.md, section 2 (nats).
+#: Closed-form BROJA values for two fair bits (nats).
 PAPER = {
     ("xor", "lsmi"): (0, 0, 0, 0.6931),
     ("xor", "ccs"): (0, 0, 0, 0.6931),

@@ -109,7 +109,7 @@ def per_modality_accuracy(
 
 def synergy_indicator(y_true: Any, y_pred: Any, modality_preds: Any) -> float:
     """Share of samples the multimodal prediction gets right while every unimodal
-    prediction gets them wrong (PAPER.md section 5).
+    prediction gets them wrong (Yang et al., CVPR 2026, the DMIL paper).
 
     Parameters
     ----------

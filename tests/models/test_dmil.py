@@ -22,12 +22,7 @@ CPU = {"accelerator": "cpu", "progress": False}
 VARIANT_METHODS = ["dmil", "dmil-fc", "dmil-id", "dmil-cd", "dmil-mean"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

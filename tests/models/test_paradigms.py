@@ -17,12 +17,7 @@ from dmil.models.paradigms import I2M2Model, OGMGEModel, ogm_coefficients
 SMALL = {"embed_dim": 16, "encoder_kwargs": {"hidden_dims": (32,)}}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def gaussian_task(n: int, *, n_modalities: int, seed: int, n_classes: int = 3, dim: int = 8):

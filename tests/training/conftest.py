@@ -4,17 +4,13 @@ machine run fastest and most predictably that way) and tiny datasets."""
 from __future__ import annotations
 
 import pytest
-import torch
 
 from dmil.data import load, split_dataset
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread):
+    """Every training test runs with one torch thread (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")

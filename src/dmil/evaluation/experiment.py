@@ -16,11 +16,10 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from lightning.fabric import Fabric
 
 from dmil.data.container import MultimodalDataset
 from dmil.data.registry import dataset_info, load
@@ -37,6 +36,9 @@ from dmil.training.fabric import build_fabric, seed_everything
 from dmil.training.loop import fit
 from dmil.training.stages import scale_stages
 from dmil.utils import record_sha256
+
+if TYPE_CHECKING:
+    from lightning.fabric import Fabric
 
 __all__ = [
     "DataSpec",

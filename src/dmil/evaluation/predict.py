@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from lightning.fabric import Fabric
 
 from dmil.data.container import MultimodalDataset
 from dmil.training.batches import eval_loader
+
+if TYPE_CHECKING:
+    from lightning.fabric import Fabric
 
 __all__ = ["Predictions", "predict"]
 

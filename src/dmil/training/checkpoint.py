@@ -31,14 +31,16 @@ import os
 import random
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from lightning.fabric import Fabric
 from torch import nn
 
 from dmil.utils import check_terminated
+
+if TYPE_CHECKING:
+    from lightning.fabric import Fabric
 
 __all__ = [
     "CHECKPOINT_FORMAT",

@@ -14,6 +14,7 @@ this module.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import math
@@ -22,10 +23,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from lightning.fabric import Fabric
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
@@ -45,6 +45,9 @@ from dmil.training.fabric import build_fabric
 from dmil.training.metrics_log import MetricsLog
 from dmil.training.optim import build_optimizer, build_scheduler, current_lr, step_scheduler
 from dmil.training.stages import StagePlan, StageSpec, plan_stage
+
+if TYPE_CHECKING:
+    from lightning.fabric import Fabric
 
 __all__ = ["TRAJECTORY_FIELDS", "FitResult", "fit", "validate"]
 
@@ -282,6 +285,7 @@ def _stage_data(
         seed=config.seed,
         rank=fabric.global_rank,
         world_size=world,
+        device=fabric.device,
     )
     # Not wrapped by fabric.setup_dataloaders: its wrapper numbers epochs by how often the
     # loader was iterated in this process, which restarts at 0 after a resume. The epoch
@@ -295,6 +299,66 @@ def _stage_data(
     )
 
 
+def _direct_step(fabric: Fabric, fmodel: Any, foptimizer: Any, raw_model: Any) -> bool:
+    """Whether a training step may call the plain module and optimiser directly.
+
+    True in one process on one device (``SingleDeviceStrategy``: the Fabric module
+    wraps ``raw_model`` itself) with a precision plugin that converts neither inputs
+    nor outputs and steps the optimiser plainly (``32-true``: Lightning's base
+    ``Precision``), and no Fabric callbacks. There Fabric's module wrapper computes
+    ``raw_model(inputs)`` under ``fabric.autocast()`` and adds a hook to every output
+    tensor that only checks that ``fabric.backward`` is used (this loop always uses
+    it), and its optimiser wrapper calls ``optimizer.step()``: calling both directly
+    computes the same values without their per-step Python cost. ``fabric.backward``
+    is kept. Every other set-up (DDP, precisions that convert inputs or outputs, loss
+    scaling) keeps the wrappers.
+    """
+    from lightning.fabric.plugins.precision import Precision
+    from lightning.fabric.strategies import SingleDeviceStrategy, Strategy
+
+    strategy = fabric.strategy
+    kind = type(strategy.precision)
+    return bool(
+        fabric.world_size == 1
+        and isinstance(strategy, SingleDeviceStrategy)
+        and getattr(fmodel, "module", None) is raw_model
+        and getattr(foptimizer, "optimizer", None) is not None
+        and kind.convert_input is Precision.convert_input
+        and kind.convert_output is Precision.convert_output
+        and kind.optimizer_step is Precision.optimizer_step
+        and type(strategy).optimizer_step is Strategy.optimizer_step
+        and not getattr(fabric, "_callbacks", [None])
+    )
+
+
+class _LossSum:
+    """Running ``sum_j loss_j * B_j`` and ``sum_j B_j`` in float64, added in step order.
+
+    The per-step losses stay where they are (no synchronisation per step) until
+    :meth:`totals` reads them, in one transfer.
+    """
+
+    def __init__(self) -> None:
+        self._losses: list[torch.Tensor] = []
+        self._sizes: list[int] = []
+        self.loss_sum = 0.0
+        self.seen = 0.0
+
+    def add(self, loss: torch.Tensor, size: int) -> None:
+        self._losses.append(loss.detach())
+        self._sizes.append(size)
+
+    def totals(self) -> tuple[float, float]:
+        if self._losses:
+            values = torch.stack(self._losses).double().tolist()
+            for value, size in zip(values, self._sizes, strict=True):
+                self.loss_sum += value * size
+                self.seen += size
+            self._losses.clear()
+            self._sizes.clear()
+        return self.loss_sum, self.seen
+
+
 def _train_epoch(
     fabric: Fabric,
     fmodel: Any,
@@ -306,8 +370,16 @@ def _train_epoch(
     stage: StageSpec,
     config: TrainConfig,
     bar: Any,
+    direct: bool = False,
 ) -> tuple[float, int, float]:
     """One pass over the stage's loader: forward, loss, backward, hook, clipping, step.
+
+    Parameters
+    ----------
+    direct : bool
+        Call the plain module (under ``fabric.autocast()``) and optimiser instead of
+        their Fabric wrappers; only where that is the same computation
+        (:func:`_direct_step`).
 
     Returns
     -------
@@ -320,29 +392,37 @@ def _train_epoch(
     """
     plan.set_modes(raw_model, training=True)
     kwargs = {"embedded": True} if data.embedded else {}
-    loss_sum = torch.zeros((), dtype=torch.float64, device=fabric.device)
-    seen = torch.zeros((), dtype=torch.float64, device=fabric.device)
+    n_extra = len(data.target_names)
+    forward = raw_model if direct else fmodel
+    optimizer = foptimizer.optimizer if direct else foptimizer
+    autocast = fabric.autocast if direct else contextlib.nullcontext
+    device = fabric.device
+    sums = _LossSum()
     start = time.perf_counter()
     for step, batch in enumerate(data.loader, start=1):
-        batch = fabric.to_device(batch)
-        n_extra = len(data.target_names)
+        if not direct or any(t.device != device for t in batch):
+            batch = fabric.to_device(batch)
         *inputs, target = batch[: len(batch) - n_extra]
         extras = dict(zip(data.target_names, batch[len(batch) - n_extra :], strict=True))
-        output = fmodel(list(inputs), **kwargs)  # ModelOutput: logits (B, C), ...
+        with autocast():
+            output = forward(list(inputs), **kwargs)  # ModelOutput: logits (B, C), ...
         loss = stage_loss(raw_model, output, target, stage, extras)
-        foptimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=True)
         fabric.backward(loss)
         raw_model.on_after_backward(output, target)
         if config.grad_clip is not None:
             fabric.clip_gradients(fmodel, foptimizer, max_norm=config.grad_clip)
-        foptimizer.step()
-        loss_sum += loss.detach().double() * target.shape[0]
-        seen += target.shape[0]
+        optimizer.step()
+        sums.add(loss, int(target.shape[0]))
         if step % config.log_every == 0 and not bar.disable:
-            bar.set_postfix(loss=f"{float(loss_sum / seen):.4f}", refresh=False)
+            loss_sum, seen = sums.totals()
+            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False)
     step_seconds = time.perf_counter() - start
+    loss_sum, seen = sums.totals()
     # Summed over processes, so every rank sees (and acts on) the same value.
-    totals = fabric.all_reduce(torch.stack([loss_sum, seen]), reduce_op="sum")
+    totals = fabric.all_reduce(
+        torch.tensor([loss_sum, seen], dtype=torch.float64, device=device), reduce_op="sum"
+    )
     return float(totals[0] / totals[1]), int(totals[1]), step_seconds
 
 
@@ -520,10 +600,12 @@ def fit(
             optimizer = build_optimizer(raw_model, scfg)
             scheduler = build_scheduler(optimizer, scfg)
             # A fresh wrapper per stage: DDP must see which parameters now train.
-            fmodel = None
-            gc.collect()
+            if fmodel is not None:  # release the previous stage's wrapper first
+                fmodel = None
+                gc.collect()
             fmodel = fabric.setup_module(raw_model)
             foptimizer = fabric.setup_optimizers(optimizer)
+            direct = _direct_step(fabric, fmodel, foptimizer, raw_model)
             if resumed is not None and index == run["stage"]:
                 load_state_into(
                     resumed,
@@ -592,6 +674,7 @@ def fit(
                     stage=stage,
                     config=scfg,
                     bar=bar,
+                    direct=direct,
                 )
                 if not math.isfinite(train_loss):
                     raise FloatingPointError(

@@ -14,7 +14,7 @@ from dmil.evaluation import predict
 from dmil.evaluation.experiment import method_stages
 from dmil.models import build_model, default_stages
 from dmil.models.dmil import VARIANTS, gaussian_kl, prior_kl
-from dmil.models.dmil.layers import Gaussian, VariationalBottleneck
+from dmil.models.dmil.layers import Gaussian, VariationalBottleneck, standard_normal_kl
 from dmil.training import TrainConfig, fit, seed_everything
 from dmil.training.stages import StageSpec, plan_stage
 
@@ -43,6 +43,10 @@ def test_gaussian_kl_is_non_negative_and_zero_only_at_equality():
     # KL(N(1, 1) || N(0, 1)) = 0.5 per dimension (a mean over dimensions).
     ones = torch.ones(4, 3)
     assert float(gaussian_kl(ones, zeros, zeros, zeros)) == pytest.approx(0.5)
+    # The closed form against N(0, I) equals the general KL with a zero prior.
+    assert float(standard_normal_kl(mean, logvar)) == pytest.approx(
+        float(gaussian_kl(mean, logvar, torch.zeros_like(mean), torch.zeros_like(mean))), rel=1e-6
+    )
 
 
 def test_bottleneck_samples_in_training_and_returns_the_mean_in_evaluation():
@@ -95,6 +99,31 @@ def test_dmil_gated_prediction_is_the_weighted_sum_of_component_logits():
     out = model([torch.randn(5, 6), torch.randn(5, 4)])
     stacked = torch.stack(list(out.component_logits.values()), dim=1)
     assert torch.allclose(out.logits, (out.gate.unsqueeze(2) * stacked).sum(1), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"gate_input": "mean", "gate_over": "probs", "synergy_input": "remainder"}],
+)
+def test_dmil_batched_cross_entropies_equal_the_per_head_ones(options):
+    torch.manual_seed(0)
+    shapes = [(6,), (4,), (5,)]
+    model = build_model(
+        "dmil", input_shapes=shapes, n_classes=3, embed_dim=8, latent_dim=4, **options
+    )
+    out = model([torch.randn(7, *s) for s in shapes])
+    target = torch.randint(0, 3, (7,))
+    terms = model.loss_terms(out, target)
+    ce = torch.nn.functional.cross_entropy
+    per_head = {k: ce(v, target) for k, v in out.component_logits.items()}
+    assert float(terms["ce_components"]) == pytest.approx(float(sum(per_head.values())), rel=1e-5)
+    assert float(terms["ce_synergy"]) == pytest.approx(float(per_head["S"]), rel=1e-5)
+    modality = sum(ce(v, target) for v in out.modality_logits)
+    assert float(terms["ce_modality"]) == pytest.approx(float(modality), rel=1e-5)
+    if options.get("gate_over") == "probs":
+        probs = torch.stack([v.softmax(1) for v in out.component_logits.values()], dim=1)
+        mixed = (out.gate.unsqueeze(2) * probs).sum(1).log()
+        assert torch.allclose(out.logits, mixed, atol=1e-5)
 
 
 def test_dmil_embedded_forward_equals_the_full_forward():

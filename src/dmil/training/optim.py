@@ -13,12 +13,21 @@ __all__ = ["build_optimizer", "build_scheduler", "current_lr", "step_scheduler"]
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW or SGD (with momentum) over the trainable parameters of ``model``."""
+    """AdamW or SGD (with momentum) over the trainable parameters of ``model``.
+
+    AdamW uses PyTorch's fused implementation (one kernel for every parameter instead of
+    several per parameter) when every parameter is a floating-point tensor on the CPU or
+    a CUDA device; it computes the same update and is several times cheaper for models
+    with many small tensors.
+    """
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters; nothing to optimise.")
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+        return torch.optim.AdamW(
+            params, lr=config.lr, weight_decay=config.weight_decay, fused=fused or None
+        )
     return torch.optim.SGD(
         params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )

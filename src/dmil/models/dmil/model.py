@@ -48,6 +48,7 @@ from dmil.models.dmil.layers import (
     gaussian_kl,
     mlp,
     prior_kl,
+    standard_normal_kl,
 )
 from dmil.models.paradigms.common import Paradigm
 from dmil.models.paradigms.registry import register_method
@@ -119,6 +120,17 @@ def component_type(component: str, types: Sequence[str]) -> str | None:
     if component.startswith("U") and "U" in types:
         return "U"
     return None
+
+
+def _stacked_cross_entropy(logits: Sequence[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    """The mean cross-entropy of each of ``K`` predictions ``(B, C)`` against one target,
+    ``(K,)``, in one batched call."""
+    k = len(logits)
+    stacked = torch.stack(tuple(logits))  # (K, B, C)
+    per_sample = F.cross_entropy(
+        stacked.reshape(-1, stacked.shape[2]), target.repeat(k), reduction="none"
+    )
+    return per_sample.view(k, -1).mean(1)
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -262,14 +274,14 @@ class DMIL(Paradigm):
             }
         )
         if has_id:
-            self.intra["m"] = GroupedBottleneck(n, d, d, **gkw)
-            self.intra["n"] = GroupedBottleneck(n, d, d, **gkw)
+            # One bottleneck of width 2d per modality: its first half is M_m, its second N_m.
+            self.intra["code"] = GroupedBottleneck(n, d, 2 * d, **gkw)
             self.intra["rec"] = GroupedMLP(n, 2 * d, rec_hidden, d)
         self.consistency = nn.ModuleDict()
         if has_cd:
             self.consistency["r"] = code(n * d, d, **kw)
-            self.consistency["v"] = GroupedBottleneck(n, d, d, **gkw)
-            self.consistency["u"] = GroupedBottleneck(n, d, d, **gkw)
+            # First half U_m, second half the single-modality R posterior v(R | mu(M_m)).
+            self.consistency["code"] = GroupedBottleneck(n, d, 2 * d, **gkw)
             self.consistency["rec"] = GroupedMLP(n, 2 * d, rec_hidden, d)
         self.synergy = nn.ModuleDict()
         if has_syn:
@@ -322,63 +334,70 @@ class DMIL(Paradigm):
         return (StageSpec.from_dict(first), *stages[1:])
 
     # ------------------------------------------------------------------ forward
-    def _intra(self, z: torch.Tensor) -> tuple[Gaussian, Gaussian | None, dict[str, torch.Tensor]]:
-        """``M`` and ``N`` codes ``(M, B, d)`` and the intra-modality loss terms (sums over
-        modalities of per-modality means)."""
+    def _intra(
+        self, z: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, dict[str, torch.Tensor]]:
+        """``mu(M_m)`` and ``M_m`` ``(M, B, d)``, the joint ``[M_m, N_m]`` ``(M, B, 2d)``
+        (``None`` without the intra-modality part) and the intra-modality loss terms
+        (sums over modalities of per-modality means)."""
         if not self.has_id:
-            return Gaussian(mean=z, logvar=None, value=z), None, {}
-        n = self.n_modalities
-        m_code = self.intra["m"](z)
-        n_code = self.intra["n"](z)
-        rec = self.intra["rec"](torch.cat([m_code.value, n_code.value], dim=2))
+            return z, z, None, {}
+        n, d = self.n_modalities, self.latent_dim
+        code = self.intra["code"](z)  # (M, B, 2d): [M_m, N_m]
+        rec = self.intra["rec"](code.value)
         target = z.detach() if self.detach_rec_targets else z
-        return (
-            m_code,
-            n_code,
-            {
-                "kl_id": n * (prior_kl(m_code) + prior_kl(n_code)),
-                "rec_id": n * F.mse_loss(rec, target),
-            },
-        )
+        terms = {
+            # The mean over both halves is half the sum of the M and N means.
+            "kl_id": 2 * n * prior_kl(code),
+            "rec_id": n * F.mse_loss(rec, target),
+        }
+        return code.mean[..., :d], code.value[..., :d], code.value, terms
 
     def _consistency(
-        self, m_code: Gaussian
-    ) -> tuple[Gaussian | None, Gaussian | None, dict[str, torch.Tensor]]:
-        """``R`` ``(B, d)``, the ``U_m`` ``(M, B, d)`` and the consistency loss terms."""
+        self, m_mean: torch.Tensor
+    ) -> tuple[Gaussian | None, torch.Tensor | None, torch.Tensor | None, dict[str, torch.Tensor]]:
+        """``R`` ``(B, d)``, the ``U_m`` and their means ``(M, B, d)`` and the consistency
+        loss terms."""
         if not self.has_cd:
-            return None, None, {}
-        n = self.n_modalities
-        means = m_code.mean  # (M, B, d)
-        batch = means.shape[1]
-        r = self.consistency["r"](means.transpose(0, 1).reshape(batch, -1))  # (B, d)
-        u = self.consistency["u"](means)
-        v = self.consistency["v"](means)
-        if r.logvar is not None:
-            align = n * gaussian_kl(
-                r.mean.expand_as(v.mean), r.logvar.expand_as(v.mean), v.mean, v.logvar
-            )
+            return None, None, None, {}
+        n, d = self.n_modalities, self.latent_dim
+        batch = m_mean.shape[1]
+        r = self.consistency["r"](m_mean.transpose(0, 1).reshape(batch, -1))  # (B, d)
+        code = self.consistency["code"](m_mean)  # (M, B, 2d): [U_m, v(R | mu(M_m))]
+        u = code.value[..., :d]
+        if code.logvar is not None:
+            align = n * gaussian_kl(r.mean, r.logvar, code.mean[..., d:], code.logvar[..., d:])
+            kl_u = standard_normal_kl(code.mean[..., :d], code.logvar[..., :d])
         else:  # plain linear codes: squared distance instead of a KL
-            align = n * F.mse_loss(r.value.expand_as(v.value), v.value)
-        rec = self.consistency["rec"](torch.cat([r.value.expand_as(u.value), u.value], dim=2))
-        target = means.detach() if self.detach_rec_targets else means
+            align = n * F.mse_loss(r.value.expand_as(u), code.value[..., d:])
+            kl_u = u.new_zeros(())
+        rec = self.consistency["rec"](torch.cat([r.value.expand_as(u), u], dim=2))
+        target = m_mean.detach() if self.detach_rec_targets else m_mean
         terms = {
-            "kl_cd": prior_kl(r) + n * prior_kl(u),
+            "kl_cd": prior_kl(r) + n * kl_u,
             "align": align,
             "rec_cd": n * F.mse_loss(rec, target),
         }
-        return r, u, terms
+        return r, u, code.mean[..., :d], terms
 
-    def _synergy(self, m_code: Gaussian, n_code: Gaussian | None) -> Gaussian | None:
-        if not self.has_syn or n_code is None:
+    def _synergy(self, m_value: torch.Tensor, joint: torch.Tensor | None) -> torch.Tensor | None:
+        if not self.has_syn or joint is None:
             return None
         if self.synergy_input == "both":
-            parts = torch.cat([m_code.value, n_code.value], dim=2)  # (M, B, 2d)
+            parts = joint  # (M, B, 2d)
         else:
-            parts = n_code.value  # (M, B, d)
+            parts = joint[..., self.latent_dim :]  # N_m: (M, B, d)
         products = parts[self._pair_left] * parts[self._pair_right]  # (P, B, w)
         stacked = torch.cat([parts, products], dim=0)  # (M + P, B, w)
-        s = self.synergy["net"](stacked.transpose(0, 1).reshape(parts.shape[1], -1))
-        return Gaussian(mean=s, logvar=None, value=s)
+        return self.synergy["net"](stacked.transpose(0, 1).reshape(parts.shape[1], -1))
+
+    def _stack_codes(
+        self, r: torch.Tensor | None, per_modality: torch.Tensor, s: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The components in gate order, ``(K, B, d)``."""
+        parts = ([r.unsqueeze(0)] if r is not None else []) + [per_modality]
+        parts += [s.unsqueeze(0)] if s is not None else []
+        return torch.cat(parts, dim=0) if len(parts) > 1 else per_modality
 
     def forward(self, inputs: list[torch.Tensor], *, embedded: bool = False) -> ModelOutput:
         """Run the model.
@@ -408,40 +427,42 @@ class DMIL(Paradigm):
         z = torch.stack(
             [p(e) for p, e in zip(self.intra["proj"], embeddings, strict=True)]
         )  # (M, B, d)
-        m_code, n_code, terms = self._intra(z)
-        modality_logits = tuple(self.intra["heads"](m_code.value).unbind(0))  # M x (B, C)
-        r, u, cd_terms = self._consistency(m_code)
+        m_mean, m_value, joint, terms = self._intra(z)
+        modality_logits = tuple(self.intra["heads"](m_value).unbind(0))  # M x (B, C)
+        r, u, u_mean, cd_terms = self._consistency(m_mean)
         terms.update(cd_terms)
-        s = self._synergy(m_code, n_code)
-        per_modality = u if u is not None else m_code
-        codes = [r] if r is not None else []
-        codes += [
-            Gaussian(mean=mean, logvar=None, value=value)
-            for mean, value in zip(
-                per_modality.mean.unbind(0), per_modality.value.unbind(0), strict=True
-            )
-        ]
-        codes += [s] if s is not None else []
-        component_logits = {
-            name: self.heads[name](code.value)
-            for name, code in zip(self.component_names, codes, strict=True)
-        }
-        stacked = torch.stack(list(component_logits.values()), dim=1)  # (B, K, C)
+        s = self._synergy(m_value, joint)
+        codes = self._stack_codes(
+            r.value if r is not None else None, u if u is not None else m_value, s
+        )  # (K, B, d)
+        # One batched product for every component head (the heads stay separate modules).
+        heads = list(self.heads.values())
+        weight = torch.stack([h.weight for h in heads]).transpose(1, 2)  # (K, d, C)
+        bias = torch.stack([h.bias for h in heads]).unsqueeze(1)  # (K, 1, C)
+        per_component = torch.baddbmm(bias, codes, weight)  # (K, B, C)
+        batch = codes.shape[1]
         if self.has_gate:
-            gate_in = [code.value if self.gate_input == "sample" else code.mean for code in codes]
-            gate = F.softmax(self.gate["net"](torch.cat(gate_in, dim=1)), dim=1)  # (B, K)
+            if self.gate_input == "sample":
+                gate_codes = codes
+            else:
+                gate_codes = self._stack_codes(
+                    r.mean if r is not None else None, m_mean if u_mean is None else u_mean, s
+                )
+            gate_in = gate_codes.transpose(0, 1).reshape(batch, -1)  # (B, K * d)
+            gate = F.softmax(self.gate["net"](gate_in), dim=1)  # (B, K)
         else:
-            k = len(codes)
-            gate = stacked.new_full((stacked.shape[0], k), 1.0 / k)
+            k = codes.shape[0]
+            gate = codes.new_full((batch, k), 1.0 / k)
+        stacked = per_component.transpose(0, 1)  # (B, K, C)
         if self.gate_over == "logits":
-            logits = (gate.unsqueeze(2) * stacked).sum(dim=1)  # (B, C)
+            logits = torch.bmm(gate.unsqueeze(1), stacked).squeeze(1)  # (B, C)
         else:
-            probs = (gate.unsqueeze(2) * F.softmax(stacked, dim=2)).sum(dim=1)
+            probs = torch.bmm(gate.unsqueeze(1), F.softmax(stacked, dim=2)).squeeze(1)
             logits = probs.clamp_min(1e-12).log()
         return ModelOutput(
             logits=logits,
             modality_logits=modality_logits,
-            component_logits=component_logits,
+            component_logits=dict(zip(self.component_names, per_component.unbind(0), strict=True)),
             gate=gate,
             loss_terms=terms,
         )
@@ -484,13 +505,12 @@ class DMIL(Paradigm):
             log_gate = output.gate.clamp_min(1e-8).log()
             terms["gate_guide"] = self.gate_guidance * -(gate_target * log_gate).sum(1).mean()
         if output.modality_logits:
-            terms["ce_modality"] = sum(F.cross_entropy(m, target) for m in output.modality_logits)
+            terms["ce_modality"] = _stacked_cross_entropy(output.modality_logits, target).sum()
         if output.component_logits:
-            terms["ce_components"] = sum(
-                F.cross_entropy(v, target) for v in output.component_logits.values()
-            )
+            per_component = _stacked_cross_entropy(tuple(output.component_logits.values()), target)
+            terms["ce_components"] = per_component.sum()
             if "S" in output.component_logits:
-                terms["ce_synergy"] = F.cross_entropy(output.component_logits["S"], target)
+                terms["ce_synergy"] = per_component[list(output.component_logits).index("S")]
         terms.update(output.loss_terms)
         terms.update(output.aux_losses)
         return terms

@@ -89,7 +89,7 @@ class FitResult:
     epochs_run : int
         Epochs trained in total (including those before a resume).
     stopped_early : bool
-        Whether early stopping ended training before ``config.epochs``.
+        Whether early stopping ended training (with stages: any stage) before its epochs.
     train_seconds : float
         Wall time of all epochs (optimisation and validation, not checkpoint writing),
         summed over interruptions.
@@ -684,6 +684,10 @@ def fit(
                 val_acc, val_loss = validate(
                     fabric, fmodel, data.val_loader, monitor=stage.monitor, embedded=data.embedded
                 )
+                if fabric.world_size > 1:
+                    # Rank 0's figures drive every process's schedule, best and stop, so
+                    # they can never disagree (BatchNorm statistics are per process).
+                    val_acc, val_loss = fabric.broadcast((val_acc, val_loss), src=0)
                 epoch_seconds = time.perf_counter() - t_epoch
                 lr = current_lr(optimizer)
                 step_scheduler(scheduler, val_accuracy=val_acc)
@@ -785,7 +789,9 @@ def fit(
         best_val_accuracy=float(best["val_accuracy"]),
         best_val_loss=float(best["val_loss"]),
         epochs_run=len(history),
-        stopped_early=bool(best["stopped_early"]),
+        stopped_early=any(s["stopped_early"] for s in stage_log)
+        if stage_log
+        else bool(best["stopped_early"]),
         train_seconds=float(timing["train_seconds"]),
         samples_per_second=float(samples_per_second),
         history=history,

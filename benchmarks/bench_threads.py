@@ -12,10 +12,12 @@ the ratio of each median wall time to the best one.
     python benchmarks/bench_threads.py --out benchmarks/results/threads_mlp.json
     python benchmarks/bench_threads.py --busy 1 --out benchmarks/results/threads_mlp_busy.json
     python benchmarks/bench_threads.py --dataset av-digits --encoder cnn --epochs 2 \\
-        --out benchmarks/results/threads_cnn.json
+        --config configs/av-digits.yaml --out benchmarks/results/threads_cnn.json
 
 Options: ``--dataset synthetic-mixed``, ``--method joint``, ``--encoder mlp``,
-``--epochs 10``, ``--threads 1,2,default``, ``--repeats 3``, ``--busy 0``, ``--seed 0``.
+``--epochs 10``, ``--threads 1,2,default``, ``--repeats 3``, ``--busy 0``, ``--seed 0``,
+``--config FILE`` (a spec file passed to every run; the flags above override it). The
+one-minute load average is recorded before every run.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--busy", type=int, default=0, help="busy processes beside the runs")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--config", default=None, help="spec file passed to every run")
     add_out_option(p)
     return p
 
@@ -63,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     busy = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(args.busy)]
     walls: dict[str, list[float]] = {t: [] for t in settings}
     trains: dict[str, list[float]] = {t: [] for t in settings}
+    loads: dict[str, list[float]] = {t: [] for t in settings}
     load_before = os.getloadavg()
     try:
         with tempfile.TemporaryDirectory(prefix="dmil-threads-") as tmp:
@@ -73,12 +77,16 @@ def main(argv: list[str] | None = None) -> int:
                     cmd += ["--method", args.method, "--encoder", args.encoder]
                     cmd += ["--epochs", str(args.epochs), "--seed", str(args.seed)]
                     cmd += ["--out", str(out), "--overwrite", "--no-progress"]
+                    if args.config is not None:
+                        cmd += ["--config", args.config]
                     if t != "default":
                         cmd += ["--num-threads", t]
+                    load = os.getloadavg()[0]
                     wall, train = _run(cmd, out)
                     if round_:
                         walls[t].append(wall)
                         trains[t].append(train)
+                        loads[t].append(round(load, 2))
     finally:
         for proc in busy:
             proc.kill()
@@ -95,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             "ratio_to_best": med[t] / best,
             "wall_s": walls[t],
             "train_s": trains[t],
+            "loadavg_1min_before_each": loads[t],
         }
         for t in settings
     }
@@ -109,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             "loadavg_after": [round(v, 2) for v in os.getloadavg()],
         },
         "settings": {
-            k: getattr(args, k) for k in ("dataset", "method", "encoder", "epochs", "repeats")
+            k: getattr(args, k)
+            for k in ("dataset", "method", "encoder", "epochs", "repeats", "config")
         },
         "rows": rows,
     }

@@ -60,3 +60,31 @@ def test_dmil_estimate_no_plots_skips_matplotlib(tmp_path: Path) -> None:
     )
     assert _loaded_after(code) == []
     assert (out / "summary.json").is_file() and not list(out.glob("*.png"))
+
+
+def test_library_modules_import_lightning_only_to_train() -> None:
+    # Evaluation, checkpoints and the loop's module import Lightning only where a Fabric
+    # object is built; registered datasets import SciPy only to read a .mat file.
+    code = (
+        "import dmil.evaluation.experiment, dmil.evaluation.predict, "
+        "dmil.training.checkpoint, dmil.training.loop, dmil.data\n"
+        "import sys\nassert 'scipy' not in sys.modules, 'scipy'"
+    )
+    assert _loaded_after(code) == ["dmil.training.loop"]
+
+
+def test_second_dmil_train_on_a_split_imports_no_scikit_learn(tmp_path: Path) -> None:
+    # The shared unimodal reference is read from the cache; macro-F1 needs no sklearn.
+    args = (
+        "['train', '--dataset', 'synthetic-mixed', '--data-option', 'n_samples=200', "
+        "'--method', 'joint', '--epochs', '1', '--no-progress', '--overwrite', "
+        f"'--out', {str(tmp_path / 'run')!r}]"
+    )
+    code = (
+        "import os\n"
+        f"os.environ['DMIL_CACHE_DIR'] = {str(tmp_path / 'cache')!r}\n"
+        "from dmil.cli import main\n"
+        f"assert main({args}) == 0"
+    )
+    assert "sklearn" in _loaded_after(code)
+    assert "sklearn" not in _loaded_after(code)

@@ -1,5 +1,8 @@
 """PNG plots of per-sample interactions (matplotlib, Agg canvas, no global pyplot state).
 
+Each figure is laid out with fixed margins and rendered once (no ``bbox_inches="tight"``,
+which renders every figure twice); matplotlib is imported only when a plot is drawn.
+
 * :func:`plot_component_distributions`: the distribution of ``r, u1, u2, s`` over samples;
 * :func:`plot_dominant_by_class`: per class, the share of samples whose dominant
   interaction is ``R``, ``U1``, ``U2`` or ``S`` (``R``, ``U``, ``S`` for ``M > 2``).
@@ -10,23 +13,35 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from dmil.interactions.table import InteractionTable
 from dmil.utils import atomic_path
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from dmil.interactions.table import InteractionTable
 
 __all__ = ["plot_component_distributions", "plot_dominant_by_class"]
 
 _COLOURS = {"R": "#4c72b0", "U1": "#55a868", "U2": "#c44e52", "U": "#55a868", "S": "#8172b2"}
 
 
-def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
+def _figure(width: float, height: float) -> Figure:
+    """A figure on an Agg canvas (no pyplot)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+        fig.savefig(tmp, format="png", dpi=120)
     return Path(path)
 
 
@@ -50,7 +65,8 @@ def plot_component_distributions(
         raise ValueError("plot_component_distributions: the table has no samples.")
     names = ["R", "U1", "U2", "S"]
     values = [table.r, table.u1, table.u2, table.s]
-    fig = Figure(figsize=(6.4, 4.0))
+    fig = _figure(6.4, 4.0)
+    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.08, top=0.92)
     ax = fig.add_subplot(1, 1, 1)
     parts = ax.violinplot(values, showmeans=False, showextrema=False, widths=0.8)
     for body, name in zip(parts["bodies"], names, strict=True):
@@ -102,7 +118,17 @@ def plot_dominant_by_class(
         class_names[c] if class_names is not None and c < len(class_names) else str(c)
         for c in classes
     ]
-    fig = Figure(figsize=(max(4.8, 0.5 * len(classes) + 2.5), 4.0))
+    width = max(4.8, 0.5 * len(classes) + 2.5)
+    rotate = len(classes) > 8
+    longest = max((len(s) for s in labels), default=1)
+    fig = _figure(width, 4.0)
+    # Room for the legend right of the axes and for rotated class names below them.
+    fig.subplots_adjust(
+        left=0.6 / width,
+        right=1 - 0.75 / width,
+        bottom=min(0.45, 0.12 + (0.018 * longest if rotate else 0.0)),
+        top=0.9,
+    )
     ax = fig.add_subplot(1, 1, 1)
     bottom = np.zeros(len(classes))
     positions = np.arange(len(classes))
@@ -110,7 +136,9 @@ def plot_dominant_by_class(
         ax.bar(positions, share, bottom=bottom, color=_COLOURS[kind], label=kind, width=0.8)
         bottom += share
     overall = ", ".join(f"{k} {np.mean(dominant == k):.0%}" for k in kinds)
-    ax.set_xticks(positions, labels, rotation=45 if len(classes) > 8 else 0)
+    ax.set_xticks(
+        positions, labels, rotation=45 if rotate else 0, ha="right" if rotate else "center"
+    )
     ax.set_ylim(0, 1)
     ax.set_xlabel("class")
     ax.set_ylabel("share of samples")

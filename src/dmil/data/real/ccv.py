@@ -16,7 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from scipy.io import loadmat
 
 from dmil.data.container import MultimodalDataset
 from dmil.data.real._files import checked_file, labels_from_codes, to_float32
@@ -53,6 +52,8 @@ def load_ccv(*, root: Path) -> MultimodalDataset:
         float64); labels 0..19 (stored 1..20), class names ``label1..label20``.
     """
     path = checked_file(root, CCV_FILE, dataset="ccv")
+    from scipy.io import loadmat  # only when a .mat file is read
+
     mat = loadmat(path)
     for key in ("X", "Y"):
         if key not in mat:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scipy.io import loadmat
-
 from dmil.data.container import MultimodalDataset
 from dmil.data.real._files import checked_file, labels_from_codes, to_float32
 from dmil.data.registry import register_dataset
@@ -47,6 +45,8 @@ def load_cub(*, root: Path) -> MultimodalDataset:
         transposed from features x samples); labels 0..9 (stored 1..10).
     """
     path = checked_file(root, CUB_FILE, dataset="cub")
+    from scipy.io import loadmat  # only when a .mat file is read
+
     mat = loadmat(path)
     labels = labels_from_codes(mat["gt"], first=1, n_classes=CUB_N_CLASSES, what="cub gt")
     cells = mat["X"].reshape(-1)

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from scipy.io import loadmat
 
 from dmil.data.container import MultimodalDataset
 from dmil.data.real._files import checked_file, labels_from_codes, to_float32
@@ -85,6 +84,8 @@ def load_mfeat(*, root: Path, views: Sequence[str | int] | None = None) -> Multi
     """
     selected = _view_indices(views)
     path = checked_file(root, MFEAT_FILE, dataset="mfeat")
+    from scipy.io import loadmat  # only when a .mat file is read
+
     mat = loadmat(path)
     names = list(MFEAT_VIEWS)
     modalities: dict[str, np.ndarray] = {}

@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from scipy.io import loadmat
 
 from dmil.data.container import MultimodalDataset
 from dmil.data.real._files import checked_file, labels_from_codes, to_float32
@@ -49,6 +48,8 @@ def load_scene15(*, root: Path) -> MultimodalDataset:
         (stored float64); labels 0..14 (stored 1..15), class names ``label1..label15``.
     """
     path = checked_file(root, SCENE15_FILE, dataset="scene15")
+    from scipy.io import loadmat  # only when a .mat file is read
+
     mat = loadmat(path)
     cells = mat["X"].reshape(-1)
     if cells.size != len(SCENE15_VIEWS):

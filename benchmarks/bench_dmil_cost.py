@@ -28,7 +28,6 @@ import sys
 from pathlib import Path
 
 import torch
-import yaml
 
 from dmil.data.registry import load
 from dmil.data.splits import split_dataset
@@ -36,21 +35,14 @@ from dmil.evaluation.experiment import standardize_splits
 from dmil.models import build_model, default_stages
 from dmil.training import TrainConfig, fit, seed_everything
 from dmil.training.stages import StageSpec, scale_stages
+from dmil.workflows.suites import budget_sections
 
 logger = logging.getLogger("bench_dmil_cost")
-ROOT = Path(__file__).resolve().parent.parent
-BUDGETS = {
-    "synthetic-mixed": "configs/synthetic-mixed.yaml",
-    "ccv": "configs/vectors.yaml",
-    "tcga-brca": "configs/vectors.yaml",
-    "rosmap": "configs/vectors.yaml",
-    "mfeat": "configs/vectors.yaml",
-    "av-digits": "configs/av-digits.yaml",
-}
 
 
 def _budget(dataset: str) -> dict:
-    return yaml.safe_load((ROOT / BUDGETS[dataset]).read_text())
+    """The dataset's benchmark budget (the ``configs/`` file ``dmil bench`` uses)."""
+    return budget_sections(dataset)
 
 
 def _train(splits, method: str, budget: dict, epochs: int, *, cache: bool) -> float:

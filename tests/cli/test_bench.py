@@ -29,7 +29,7 @@ def _count_trainings(monkeypatch, *, fail_at: int | None = None):
     """Record every training run; the ``fail_at``-th one is interrupted (Ctrl-C)."""
     import dmil.evaluation.experiment as experiment
 
-    real = experiment.run_experiment
+    real = experiment.execute_experiment
     calls = []
 
     def counted(spec, **kwargs):
@@ -38,7 +38,7 @@ def _count_trainings(monkeypatch, *, fail_at: int | None = None):
             raise KeyboardInterrupt
         return real(spec, **kwargs)
 
-    monkeypatch.setattr(experiment, "run_experiment", counted)
+    monkeypatch.setattr(experiment, "execute_experiment", counted)
     return calls
 
 
@@ -80,3 +80,23 @@ def test_bench_unknown_suite_and_method_are_named(tmp_path, capsys):
     assert "Did you mean 'synthetic'?" in capsys.readouterr().err
     assert main([*ARGS[:3], "--methods", "jiont", "--out", str(tmp_path / "b")]) == 2
     assert "unknown method 'jiont'" in capsys.readouterr().err
+
+
+def test_bench_records_the_gate_of_gated_models_only(tmp_path):
+    import json
+
+    out = tmp_path / "bench"
+    args = ["bench", "--datasets", "synthetic-mixed", "--methods", "dmil,dmil-mean,joint"]
+    assert main([*args, "--epochs", "3", "--seeds", "1", "--out", str(out)]) == 0
+    cells = {
+        m: json.loads((out / "cells" / "synthetic-mixed" / m / "seed0.json").read_text())
+        for m in ("dmil", "dmil-mean", "joint")
+    }
+    gate = cells["dmil"]["gate"]
+    assert gate["component_names"] == ["R", "U1", "U2", "S"]
+    assert 0.0 <= gate["agreement"] <= 1.0
+    assert sum(map(sum, gate["confusion"])) == cells["dmil"]["n_test"]
+    assert cells["dmil-mean"]["gate"] is None  # a fixed uniform average says nothing
+    assert cells["joint"]["gate"] is None
+    tables = (out / "tables.md").read_text()
+    assert "- dmil: gate agreement" in tables and "| dominant | R | U1 | U2 | S |" in tables

@@ -41,3 +41,20 @@ def test_rank_row_pairs_dmil_with_the_best_baseline_by_seed():
     # dmil-cd (an ablation) is the best method, joint the best baseline; paired
     # differences +0.05 and -0.15: mean -0.05, sample std 0.141.
     assert "| toy | 3 of 4 | dmil-cd 0.990 | -0.050 ± 0.141 (joint, 2 seeds) |" in text
+
+
+def test_gate_table_sums_dmil_confusions_over_seeds():
+    cells = []
+    for seed, confusion in enumerate(([[3, 0], [1, 4]], [[2, 1], [0, 5]])):
+        cell = _cell("dmil", seed, 0.9)
+        cell["gate"] = {
+            "component_names": ["R", "S"],
+            "types": ["R", "S"],
+            "confusion": confusion,
+            "agreement": (confusion[0][0] + confusion[1][1]) / 8,
+        }
+        cells.append(cell)
+    text = markdown_tables(cells, ["toy"], ["dmil"])
+    assert "dmil: gate agreement 0.875 ± 0.000 (2 seeds)" in text
+    assert "| R | 5 | 1 |" in text
+    assert "| S | 1 | 9 |" in text

@@ -67,7 +67,25 @@ def _finished(path: Path, digest: str) -> dict[str, Any] | None:
     if cell.get("spec_digest") != digest:
         logger.info("%s was made with other settings; the cell is recomputed", path)
         return None
+    if "gate" not in cell:
+        logger.info("%s predates gate explanations; the cell is recomputed", path)
+        return None
     return cell
+
+
+def _gate(result: Any) -> dict[str, Any] | None:
+    """The gate against the test samples' interaction types (agreement, confusion, mean
+    weight per type), for a model that predicts with a learned gate; else ``None``
+    (no gate, a constant one, or no interaction labels)."""
+    from dmil.evaluation.explain import explain
+
+    predictions = result.predictions
+    if predictions.gate is None or not predictions.component_names or not result.interactions:
+        return None
+    gate = predictions.gate
+    if float(gate.max() - gate.min()) == 0.0:  # a fixed uniform average (dmil-mean)
+        return None
+    return explain(predictions, result.interactions).to_dict()
 
 
 def _cell(entry: str, method: str, seed: int, metrics: dict[str, Any], wall: float) -> dict:
@@ -133,7 +151,12 @@ def run_bench(
     list of dict
         Every finished cell in ``out_dir`` (also those of earlier runs).
     """
-    from dmil.evaluation.experiment import load_data, load_splits, resolve_data_spec, run_experiment
+    from dmil.evaluation.experiment import (
+        execute_experiment,
+        load_data,
+        load_splits,
+        resolve_data_spec,
+    )
 
     unknown = [e for e in entries if e not in BENCH_DATASETS]
     if unknown:
@@ -163,10 +186,11 @@ def run_bench(
                 done += 1
                 say(f"[{done}/{total}] {entry} {method} seed {seed}")
                 t0 = time.perf_counter()
-                metrics = run_experiment(
+                result = execute_experiment(
                     specs[method], data=data, data_dir=data_dir, test_interactions=labels
                 )
-                cell = _cell(entry, method, seed, metrics, time.perf_counter() - t0)
+                cell = _cell(entry, method, seed, result.metrics, time.perf_counter() - t0)
+                cell["gate"] = _gate(result)
                 cell["spec_digest"] = _digest(specs[method])
                 _write_cell(_cell_path(out, entry, method, seed), cell)
                 write_outputs(out, entries, methods)
@@ -222,6 +246,44 @@ def _pm(values: Sequence[Any], digits: int = 3) -> str:
     return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}"
 
 
+def _seeds(n: int) -> str:
+    return f"{n} seed" if n == 1 else f"{n} seeds"
+
+
+def _gate_text(rows: dict[str, list[dict[str, Any]]]) -> str:
+    """Gate agreement of every gated method (mean ± std over seeds) and DMIL's confusion
+    matrix of dominant component against interaction type, summed over seeds."""
+    lines = []
+    for method, runs in rows.items():
+        gates = [c["gate"] for c in runs if c.get("gate") and c["gate"]["agreement"] is not None]
+        if gates:
+            lines.append(
+                f"{method}: gate agreement {_pm([g['agreement'] for g in gates])} "
+                f"({_seeds(len(gates))})"
+            )
+    if not lines:
+        return ""
+    text = "Gate agreement (share of test samples whose largest gate weight is on the " + (
+        "component that stands for the sample's interaction type):\n\n- " + "\n- ".join(lines)
+    )
+    gates = [c["gate"] for c in rows.get("dmil", []) if c.get("gate")]
+    if gates:
+        names = list(gates[0]["component_names"])
+        types = sorted({t for g in gates for t in g["types"]}, key=type_key)
+        total = {(k, t): 0 for k in names for t in types}
+        for g in gates:
+            for i, k in enumerate(g["component_names"]):
+                for j, t in enumerate(g["types"]):
+                    total[(k, t)] += int(g["confusion"][i][j])
+        table = ["| dominant | " + " | ".join(types) + " |", "|---|" + "---|" * len(types)]
+        table += [f"| {k} | " + " | ".join(str(total[(k, t)]) for t in types) + " |" for k in names]
+        text += (
+            f"\n\ndmil: dominant component (rows) against interaction type (columns), "
+            f"test samples summed over {_seeds(len(gates))}:\n\n" + "\n".join(table)
+        )
+    return text
+
+
 def _rank_row(entry: str, rows: dict[str, list[dict[str, Any]]]) -> str:
     """DMIL's rank by mean accuracy among every method run on ``entry``, the best method,
     and DMIL's accuracy minus the best baseline's (the best method that is not DMIL or
@@ -235,7 +297,7 @@ def _rank_row(entry: str, rows: dict[str, list[dict[str, Any]]]) -> str:
         theirs = {c["seed"]: c["accuracy"] for c in rows[best]}
         seeds = sorted(set(ours) & set(theirs))
         diffs = [ours[k] - theirs[k] for k in seeds]
-        paired = f"{_pm(diffs)} ({best}, {len(seeds)} seeds)" if seeds else f"- ({best})"
+        paired = f"{_pm(diffs)} ({best}, {_seeds(len(seeds))})" if seeds else f"- ({best})"
     else:
         paired = "- (no baseline run yet)"
     return (
@@ -277,6 +339,9 @@ def markdown_tables(
         table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         table += ["| " + " | ".join(r) + " |" for r in body]
         parts.append(f"**{entry}** (interactions: {', '.join(sources)})\n\n" + "\n".join(table))
+        gate = _gate_text(rows)
+        if gate:
+            parts.append(gate)
         if "dmil" in rows:
             ranks.append(_rank_row(entry, rows))
     if ranks:

@@ -27,7 +27,9 @@ validation samples, float32 features) into a temporary directory.
 
 Options: ``--repeats 5``, ``--measures ccs,lsmi``, ``--seed 0``, ``--threads N`` (passed
 as ``--num-threads``), ``--extra 'ARGS'`` (appended to every estimate command),
-``--train``, ``--train-epochs 10``, ``--baseline-src DIR``.
+``--train``, ``--train-epochs 10``, ``--train-caches cold,warm``, ``--baseline-src DIR``,
+``--imports torch`` (modules timed as ``python -c "import M"``, e.g.
+``torch,lightning.fabric``).
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--extra", default="", help="more arguments for every estimate command")
     p.add_argument("--train", action="store_true", help="also time dmil train (cold, warm)")
     p.add_argument("--train-epochs", type=int, default=10)
+    p.add_argument("--train-caches", default="cold,warm", help="cache states of the train runs")
+    p.add_argument("--imports", default="torch", help="modules timed as python -c 'import M'")
     p.add_argument("--baseline-src", default=None, help="also run every dmil command from here")
     add_out_option(p)
     return p
@@ -145,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             stdout=subprocess.DEVNULL,
         )
         commands: dict[str, _Command] = {
-            "import torch": _Command([py, "-c", "import torch"], base_env),
+            f"import {m}": _Command([py, "-c", f"import {m}"], base_env)
+            for m in args.imports.split(",")
         }
         cold_dirs: list[Path] = []
         for label, src in trees.items():
@@ -167,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                     cmd + shlex.split(args.extra), env, out=out, kind="estimate"
                 )
             if args.train:
-                for cache in ("cold", "warm"):
+                for cache in args.train_caches.split(","):
                     out = Path(tmp) / f"train-{tag}-{cache}"
                     cmd = [*dmil, "train", "--dataset", "synthetic-mixed", "--method", "joint"]
                     cmd += ["--epochs", str(args.train_epochs), "--seed", str(args.seed)]

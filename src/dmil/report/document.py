@@ -165,9 +165,11 @@ def _findings(results: Mapping[str, Any]) -> list[str]:
             if top[1]["mean"] == worst[1]["mean"]:
                 items.append(f"{t} samples: every method {_pm(top[1])}.")
             else:
+                tied_top = ", ".join(m for m, a in scored if a["mean"] == top[1]["mean"])
+                tied_low = ", ".join(m for m, a in scored if a["mean"] == worst[1]["mean"])
                 items.append(
-                    f"{t} samples: best {top[0]} ({_pm(top[1])}), "
-                    f"lowest {worst[0]} ({_pm(worst[1])})."
+                    f"{t} samples: best {tied_top} ({_pm(top[1])}), "
+                    f"lowest {tied_low} ({_pm(worst[1])})."
                 )
     items.append(f"Chance level: {fmt(1.0 / results['dataset']['n_classes'])}.")
     return items

@@ -243,6 +243,8 @@ def _pm(values: Sequence[Any], digits: int = 3) -> str:
     stats = mean_std(values)
     if stats["mean"] is None:
         return "-"
+    if stats["n"] == 1:  # one value has no spread to show
+        return f"{stats['mean']:.{digits}f}"
     return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}"
 
 

@@ -81,6 +81,16 @@ def standard_normal_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor
     return 0.5 * (logvar.exp() + mean.pow(2) - logvar).mean() - 0.5
 
 
+def _posterior(out: torch.Tensor, logvar_clamp: float | None, *, sample: bool) -> Gaussian:
+    """Split ``out`` (last dimension ``2 d``) into mean and log-variance, clamp the latter,
+    and draw a reparameterised sample (``sample``) or return the mean as the value."""
+    mean, logvar = out.chunk(2, dim=-1)
+    if logvar_clamp is not None:
+        logvar = logvar.clamp(-logvar_clamp, logvar_clamp)
+    value = mean + torch.randn_like(mean) * (0.5 * logvar).exp() if sample else mean
+    return Gaussian(mean=mean, logvar=logvar, value=value)
+
+
 class VariationalBottleneck(nn.Module):
     """``Linear(in_dim, 2 d)`` split into mean and log-variance, sampled in training.
 
@@ -120,14 +130,7 @@ class VariationalBottleneck(nn.Module):
                 self.linear.bias[self.out_dim :].fill_(self.logvar_init)
 
     def forward(self, x: torch.Tensor) -> Gaussian:
-        mean, logvar = self.linear(x).chunk(2, dim=1)  # (B, d), (B, d)
-        if self.logvar_clamp is not None:
-            logvar = logvar.clamp(-self.logvar_clamp, self.logvar_clamp)
-        if self.training:
-            value = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
-        else:
-            value = mean
-        return Gaussian(mean=mean, logvar=logvar, value=value)
+        return _posterior(self.linear(x), self.logvar_clamp, sample=self.training)
 
 
 class LinearCode(nn.Module):
@@ -226,14 +229,7 @@ class GroupedBottleneck(nn.Module):
         out = self.linear(x)
         if not self.variational:
             return Gaussian(mean=out, logvar=None, value=out)
-        mean, logvar = out.chunk(2, dim=-1)  # (G, B, d) each
-        if self.logvar_clamp is not None:
-            logvar = logvar.clamp(-self.logvar_clamp, self.logvar_clamp)
-        if self.training:
-            value = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
-        else:
-            value = mean
-        return Gaussian(mean=mean, logvar=logvar, value=value)
+        return _posterior(out, self.logvar_clamp, sample=self.training)
 
 
 class GroupedMLP(nn.Module):

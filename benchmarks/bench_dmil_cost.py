@@ -40,12 +40,28 @@ from dmil.workflows.suites import budget_sections
 logger = logging.getLogger("bench_dmil_cost")
 
 
-def _budget(dataset: str) -> dict:
-    """The dataset's benchmark budget (the ``configs/`` file ``dmil bench`` uses)."""
-    return budget_sections(dataset)
+def benchmark_splits(dataset: str, budget: dict, *, seed: int = 0, every: int = 1):
+    """The dataset's standardised splits as the benchmark makes them (its budget's loader
+    options); ``every`` > 1 keeps every ``every``-th sample (a quick check)."""
+    data = load(dataset, **budget.get("data", {}).get("options", {}))
+    if every > 1:
+        data = data.subset(list(range(0, len(data), every)))
+    return standardize_splits(split_dataset(data, random_state=seed))
 
 
-def _train(splits, method: str, budget: dict, epochs: int, *, cache: bool) -> float:
+def train_fixed_epochs(
+    splits,
+    method: str,
+    budget: dict,
+    epochs: int,
+    *,
+    cache: bool = True,
+    seed: int = 0,
+    accelerator: str = "cpu",
+    precision: str = "32-true",
+):
+    """Train ``method`` with the budget for exactly ``epochs`` (early stopping off in
+    every stage; DMIL's default stages rescaled to ``epochs``); the ``FitResult``."""
     model_section = budget.get("model", {})
     train = budget.get("train", {})
     config = TrainConfig(
@@ -54,8 +70,9 @@ def _train(splits, method: str, budget: dict, epochs: int, *, cache: bool) -> fl
         lr=float(train.get("lr", 1e-3)),
         weight_decay=float(train.get("weight_decay", 1e-4)),
         patience=0,
-        seed=0,
-        accelerator="cpu",
+        seed=seed,
+        accelerator=accelerator,
+        precision=precision,
         progress=False,
     )
     encoder = model_section.get("encoder", "mlp")
@@ -66,7 +83,7 @@ def _train(splits, method: str, budget: dict, epochs: int, *, cache: bool) -> fl
             for s in scale_stages(stages, epochs)
         ]
         config = config.with_stages(stages)
-    seed_everything(0)
+    seed_everything(seed)
     model = build_model(
         method,
         input_shapes=list(splits.train.shapes.values()),
@@ -75,8 +92,11 @@ def _train(splits, method: str, budget: dict, epochs: int, *, cache: bool) -> fl
         embed_dim=int(model_section.get("embed_dim", 64)),
         encoder_kwargs=model_section.get("encoder_kwargs"),
     )
-    result = fit(model, splits.train, splits.val, config=config)
-    return float(result.train_seconds)
+    return fit(model, splits.train, splits.val, config=config)
+
+
+def _seconds(splits, method: str, budget: dict, epochs: int, *, cache: bool) -> float:
+    return float(train_fixed_epochs(splits, method, budget, epochs, cache=cache).train_seconds)
 
 
 def main() -> int:
@@ -99,14 +119,15 @@ def main() -> int:
         "datasets": {},
     }
     for dataset in args.datasets.split(","):
-        budget = _budget(dataset)
-        data = load(dataset, **budget.get("data", {}).get("options", {}))
-        splits = standardize_splits(split_dataset(data, random_state=0))
+        budget = budget_sections(dataset)
+        splits = benchmark_splits(dataset, budget)
         times: dict[str, list[float]] = {"joint": [], "dmil": [], "dmil-uncached": []}
         for repeat in range(args.repeats):
-            times["joint"].append(_train(splits, "joint", budget, args.epochs, cache=True))
-            times["dmil"].append(_train(splits, "dmil", budget, args.epochs, cache=True))
-            times["dmil-uncached"].append(_train(splits, "dmil", budget, args.epochs, cache=False))
+            times["joint"].append(_seconds(splits, "joint", budget, args.epochs, cache=True))
+            times["dmil"].append(_seconds(splits, "dmil", budget, args.epochs, cache=True))
+            times["dmil-uncached"].append(
+                _seconds(splits, "dmil", budget, args.epochs, cache=False)
+            )
             logger.info(
                 "%s repeat %d: %s",
                 dataset,

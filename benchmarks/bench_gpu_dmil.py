@@ -42,55 +42,33 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _splits(args: argparse.Namespace) -> Any:
-    from dmil.data import load, split_dataset
-    from dmil.evaluation.experiment import standardize_splits
+def _budget(args: argparse.Namespace) -> dict[str, Any]:
+    """The av-digits benchmark budget with this run's encoder and batch size."""
+    from dmil.workflows.suites import budget_sections
 
-    data = load("av-digits", form="2d")
-    if args.smoke:
-        data = data.subset(list(range(0, len(data), 40)))
-    return standardize_splits(split_dataset(data, random_state=args.seed))
+    budget = budget_sections("av-digits")
+    budget["model"] = {"encoder": args.encoder, "embed_dim": 64}
+    budget["train"]["batch_size"] = args.batch_size
+    return budget
 
 
-def _train(splits: Any, method: str, args: argparse.Namespace) -> dict[str, float]:
+def _train(splits: Any, method: str, budget: dict, args: argparse.Namespace) -> dict[str, float]:
     import torch
+    from bench_dmil_cost import train_fixed_epochs
 
-    from dmil.models import build_model, default_stages
-    from dmil.training import TrainConfig, fit, seed_everything
-    from dmil.training.stages import StageSpec, scale_stages
-
-    config = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=1e-3,
-        weight_decay=1e-4,
-        patience=0,
-        seed=args.seed,
-        accelerator=args.device,
-        precision=args.precision,
-        progress=False,
-    )
-    stages = default_stages(method, args.encoder)
-    if stages is not None:
-        config = config.with_stages(
-            [
-                StageSpec.from_dict({**s.to_dict(), "patience": 0})
-                for s in scale_stages(stages, args.epochs)
-            ]
-        )
-    seed_everything(args.seed)
-    model = build_model(
-        method,
-        input_shapes=list(splits.train.shapes.values()),
-        n_classes=splits.train.n_classes,
-        encoder=args.encoder,
-        embed_dim=64,
-    )
     cuda = args.device == "cuda" and torch.cuda.is_available()
     if cuda:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    result = fit(model, splits.train, splits.val, config=config)
+    result = train_fixed_epochs(
+        splits,
+        method,
+        budget,
+        args.epochs,
+        seed=args.seed,
+        accelerator=args.device,
+        precision=args.precision,
+    )
     peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else float("nan")
     return {
         "samples_per_second": float(result.samples_per_second),
@@ -109,11 +87,14 @@ def main() -> int:
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device here; use --smoke for a CPU check.")
-    splits = _splits(args)
+    from bench_dmil_cost import benchmark_splits
+
+    budget = _budget(args)
+    splits = benchmark_splits("av-digits", budget, seed=args.seed, every=40 if args.smoke else 1)
     runs: dict[str, list[dict[str, float]]] = {"joint": [], "dmil": []}
     for _ in range(args.repeats):
         for method in runs:
-            runs[method].append(_train(splits, method, args))
+            runs[method].append(_train(splits, method, budget, args))
             print(f"{method}: {runs[method][-1]}", flush=True)
     medians = {m: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for m, rs in runs.items()}
     pairs = list(zip(runs["dmil"], runs["joint"], strict=True))

@@ -599,10 +599,15 @@ def fit(
             plan.apply(raw_model)
             optimizer = build_optimizer(raw_model, scfg)
             scheduler = build_scheduler(optimizer, scfg)
-            # A fresh wrapper per stage: DDP must see which parameters now train.
-            if fmodel is not None:  # release the previous stage's wrapper first
+            # A fresh wrapper per stage: DDP must see which parameters now train. A
+            # wrapper around another module (DDP's, whose reducer hooks sit in reference
+            # cycles) is collected before the next is made; a plain one-device wrapper
+            # holds no hooks, and a full collection costs about 0.35 s per stage.
+            if fmodel is not None:
+                cycles = getattr(fmodel, "module", None) is not raw_model
                 fmodel = None
-                gc.collect()
+                if cycles:
+                    gc.collect()
             fmodel = fabric.setup_module(raw_model)
             foptimizer = fabric.setup_optimizers(optimizer)
             direct = _direct_step(fabric, fmodel, foptimizer, raw_model)

@@ -49,6 +49,12 @@ def test_dmil_trains_through_dmil_train_on_three_to_six_modalities(
     with open(out / "metrics.csv") as fh:
         stages = [row["stage"] for row in csv.DictReader(fh)]
     assert set(stages) == {"intra", "decompose", "finetune"}
+    ran = metrics["stages"]
+    assert [s["name"] for s in ran] == ["intra", "decompose", "finetune"]
+    assert sum(s["epochs_run"] for s in ran) == metrics["epochs_run"] == len(stages)
+    # The run's best epoch is the last stage's, or stage 2's when fine-tuning kept it.
+    kept = ran[2]["kept_previous"]
+    assert metrics["best_epoch"] == ran[1 if kept else 2]["best_epoch"]
 
 
 def test_dmil_explain_agrees_with_predictions_csv(tmp_path, capsys):

@@ -320,3 +320,67 @@ def test_one_device_stage_changes_skip_the_full_garbage_collection(mixed_splits,
     result = fit(model, splits.train, splits.val, config=config)
     assert [s["name"] for s in result.stages] == ["intra", "decompose", "finetune"]
     assert calls == []
+
+
+def _rec_only_stage(**extra) -> StageSpec:
+    # Trains only the intra-modality reconstruction, which never reaches the logits: the
+    # validation accuracy and loss stay exactly those of the weights the stage starts with.
+    return StageSpec(
+        name="rec",
+        epochs=2,
+        train=("intra.rec",),
+        loss_weights={"rec_id": 1.0},
+        patience=0,
+        **extra,
+    )
+
+
+@pytest.mark.parametrize("on_disk", [True, False])
+def test_a_stage_that_must_improve_keeps_the_previous_best_when_it_does_not(
+    mixed_splits, tmp_path, on_disk
+):
+    splits = mixed_splits
+    first = _three_stages()[0]
+
+    def run(improve: bool, out):
+        config = TrainConfig(batch_size=64, seed=0, **CPU).with_stages(
+            [first, _rec_only_stage(improve_on_previous=improve)]
+        )
+        seed_everything(0)
+        model = build_model("dmil", input_shapes=[(32,), (32,)], n_classes=4, embed_dim=16)
+        return fit(model, splits.train, splits.val, config=config, out_dir=out)
+
+    kept = run(True, tmp_path / "kept" if on_disk else None)
+    plain = run(False, tmp_path / "plain" if on_disk else None)
+    stage1_best = kept.stages[0]["best_epoch"]
+    # Without the option the stage's first epoch is its best; with it, the equal
+    # accuracy never beats stage 1's best, which stays the run's result.
+    assert plain.best_epoch == 3 and plain.stages[1]["kept_previous"] is False
+    assert kept.best_epoch == stage1_best and kept.stages[1]["kept_previous"] is True
+    assert [r["best_epoch"] for r in kept.history[2:]] == [stage1_best] * 2
+    assert kept.best_val_accuracy == plain.best_val_accuracy
+    a, b = kept.model.state_dict(), plain.model.state_dict()
+    rec = [k for k in a if k.startswith("intra.rec.")]
+    assert rec and not any(torch.equal(a[k], b[k]) for k in rec)  # stage 2 trained them
+    assert all(torch.equal(a[k], b[k]) for k in a if k not in rec)
+    # The kept weights are exactly those of stage 1's best epoch.
+    one_stage = TrainConfig(batch_size=64, seed=0, **CPU).with_stages([first])
+    seed_everything(0)
+    model = build_model("dmil", input_shapes=[(32,), (32,)], n_classes=4, embed_dim=16)
+    alone = fit(model, splits.train, splits.val, config=one_stage).model.state_dict()
+    assert all(torch.equal(a[k], alone[k]) for k in a)
+    if on_disk:
+        ckpt = torch.load(tmp_path / "kept" / "best.ckpt", weights_only=False)
+        assert ckpt["stage"]["index"] == 0 and ckpt["epoch"] == stage1_best
+
+
+def test_improve_on_previous_is_checked_against_the_stage_order():
+    first = _three_stages()[0]
+    with pytest.raises(ValueError, match="needs a previous stage"):
+        TrainConfig(**CPU).with_stages([_rec_only_stage(improve_on_previous=True)])
+    with pytest.raises(ValueError, match="monitors 'logits'"):
+        TrainConfig(**CPU).with_stages(
+            [first, _rec_only_stage(improve_on_previous=True, monitor="modality_mean")]
+        )
+    with pytest.raises(TypeError, match="improve_on_previous must be true or false"):
+        _rec_only_stage(improve_on_previous="yes")

@@ -387,6 +387,7 @@ def _metrics(
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early,
+        "stages": [dict(s) for s in result.stages],
         "world_size": fabric.world_size,
         "config": spec.train.to_dict(),
         "model_config": dict(model_config),

@@ -438,6 +438,7 @@ def _improved(acc: float, loss: float, best: Mapping[str, Any]) -> bool:
 def _fresh_best() -> dict[str, Any]:
     return {
         "epoch": 0,
+        "stage": 0,
         "val_accuracy": -math.inf,
         "val_loss": math.inf,
         "bad_epochs": 0,
@@ -522,7 +523,8 @@ def fit(
     Returns
     -------
     FitResult
-        With the weights of the best validation epoch of the last stage.
+        With the weights of the best validation epoch of the last stage (of an
+        earlier stage when the last one has ``improve_on_previous`` and never beat it).
     """
     if fabric is None:
         fabric = build_fabric(config)
@@ -621,8 +623,11 @@ def fit(
                 )
                 restore_rng_states(resumed["rng_states"])
             else:
+                # A stage that must improve on the previous one starts from its best (the
+                # weights it starts with); any other stage from scratch.
+                carried = dict(best) if stage.improve_on_previous else _fresh_best()
                 best.clear()
-                best.update(_fresh_best())
+                best.update(carried, bad_epochs=0, finished=False, stopped_early=False)
                 run["stage_epoch"] = 0
             run["stage"] = index
             t_stage = time.perf_counter()
@@ -698,7 +703,13 @@ def fit(
                 step_scheduler(scheduler, val_accuracy=val_acc)
                 improved = _improved(val_acc, val_loss, best)
                 if improved:
-                    best.update(epoch=epoch, val_accuracy=val_acc, val_loss=val_loss, bad_epochs=0)
+                    best.update(
+                        epoch=epoch,
+                        stage=index,
+                        val_accuracy=val_acc,
+                        val_loss=val_loss,
+                        bad_epochs=0,
+                    )
                     if out is None:
                         best_state = {
                             k: v.detach().clone() for k, v in raw_model.state_dict().items()
@@ -731,6 +742,7 @@ def fit(
                             "epochs_run": run["stage_epoch"],
                             "best_epoch": best["epoch"],
                             "best_val_accuracy": best["val_accuracy"],
+                            "kept_previous": best.get("stage", index) != index,
                             "stopped_early": best["stopped_early"],
                             "train_seconds": sum(
                                 r["epoch_seconds"] for r in history if r.get("stage") == stage.name
@@ -816,14 +828,16 @@ def _load_stage_best(
     best: Mapping[str, Any],
     index: int,
 ) -> dict[str, torch.Tensor] | None:
-    """Load the weights of the finished stage's best epoch into ``model``."""
+    """Load the weights of the finished stage's best epoch into ``model`` (an earlier
+    stage's, when the stage had to improve on it and did not)."""
     if best_path is not None:
         content = read_checkpoint(best_path)
-        if int(content["epoch"]) != best["epoch"] or int(content["stage"]["index"]) != index:
+        selected = int(best.get("stage", index))
+        if int(content["epoch"]) != best["epoch"] or int(content["stage"]["index"]) != selected:
             raise RuntimeError(
                 f"{best_path} holds epoch {content['epoch']} of stage "
                 f"{content['stage']['index']} but the run selected epoch {best['epoch']} of "
-                f"stage {index}; the run directory is inconsistent. Start a new run."
+                f"stage {selected}; the run directory is inconsistent. Start a new run."
             )
         load_state_into(content, model=model, source=str(best_path))
         return None

@@ -4,7 +4,8 @@ A run is a list of stages. Each stage names which modules train and which are fr
 the loss terms it minimises with their weights, its optimiser settings, its epochs and
 its early-stopping patience. The loop (:func:`dmil.training.fit`) runs the stages in
 order and knows nothing about any particular method: the best validation checkpoint of
-a stage starts the next. A run without stages is one stage built from the
+a stage starts the next (and a stage with ``improve_on_previous`` keeps it unless one of
+its own epochs beats it on validation). A run without stages is one stage built from the
 :class:`~dmil.training.TrainConfig` itself.
 
 Module patterns are matched against the qualified names of ``model.named_modules()``
@@ -85,6 +86,12 @@ class StageSpec:
         When every encoder is frozen and the model can start from embeddings, compute
         the encoder outputs once at the start of the stage and train on them (no encoder
         forward or backward per step). Exact: frozen encoders are deterministic.
+    improve_on_previous : bool
+        The stage must beat the previous stage's best validation accuracy (same
+        ``monitor``): an epoch becomes the stage's best only when it does, and when none
+        does, the previous stage's best weights are the stage's result (and, for the
+        last stage, the run's). ``False``: the stage's own best epoch, whatever its
+        accuracy. Selection stays on the validation split either way.
     """
 
     name: str
@@ -102,6 +109,7 @@ class StageSpec:
     patience: int | None = None
     monitor: str = "logits"
     cache_frozen: bool = True
+    improve_on_previous: bool = False
 
     def __post_init__(self) -> None:
         where = f"stage '{self.name}'"
@@ -147,8 +155,9 @@ class StageSpec:
             raise ValueError(
                 f"{where}: monitor must be one of {list(MONITORS)}, found {self.monitor!r}."
             )
-        if not isinstance(self.cache_frozen, bool):
-            raise TypeError(f"{where}: cache_frozen must be true or false.")
+        for key in ("cache_frozen", "improve_on_previous"):
+            if not isinstance(getattr(self, key), bool):
+                raise TypeError(f"{where}: {key} must be true or false.")
         for key in ("lr", "weight_decay", "momentum", "scheduler_factor"):
             value = getattr(self, key)
             if isinstance(value, str):
@@ -196,13 +205,29 @@ class StageSpec:
 
 
 def stages_from_list(values: Sequence[Any]) -> tuple[StageSpec, ...]:
-    """Stages from a list of mappings (or :class:`StageSpec`); names must be unique."""
+    """Stages from a list of mappings (or :class:`StageSpec`); names must be unique, and a
+    stage with ``improve_on_previous`` needs a previous stage with the same monitor."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
         raise TypeError(f"stages must be a list of stage mappings, found {values!r}.")
     stages = tuple(StageSpec.from_dict(v) for v in values)
     names = [s.name for s in stages]
     if len(set(names)) != len(names):
         raise ValueError(f"stage names must be unique; found {names}.")
+    for previous, stage in zip((None, *stages[:-1]), stages, strict=True):
+        if not stage.improve_on_previous:
+            continue
+        if previous is None:
+            raise ValueError(
+                f"stage '{stage.name}': improve_on_previous needs a previous stage to "
+                "improve on; set it to false on the first stage."
+            )
+        if previous.monitor != stage.monitor:
+            raise ValueError(
+                f"stage '{stage.name}': improve_on_previous compares validation accuracies, "
+                f"but the previous stage '{previous.name}' monitors '{previous.monitor}' and "
+                f"this one '{stage.monitor}'; give both the same monitor or set "
+                "improve_on_previous to false."
+            )
     return stages
 
 

@@ -213,7 +213,8 @@ def stages_from_list(values: Sequence[Any]) -> tuple[StageSpec, ...]:
     names = [s.name for s in stages]
     if len(set(names)) != len(names):
         raise ValueError(f"stage names must be unique; found {names}.")
-    for previous, stage in zip((None, *stages[:-1]), stages, strict=True):
+    for index, stage in enumerate(stages):
+        previous = stages[index - 1] if index else None
         if not stage.improve_on_previous:
             continue
         if previous is None:

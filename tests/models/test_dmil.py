@@ -248,7 +248,8 @@ def _three_stages() -> list[StageSpec]:
     ]
 
 
-@pytest.mark.parametrize("interrupt_epoch", [3, 4, 6])  # stage 2 start, inside 2, inside 3
+# Stage 2's start, inside stage 2, stage 3's start (it must improve on stage 2), inside 3.
+@pytest.mark.parametrize("interrupt_epoch", [3, 4, 5, 6])
 def test_resume_inside_a_stage_reproduces_the_uninterrupted_run(
     mixed_splits, tmp_path, interrupt_epoch
 ):
@@ -325,12 +326,14 @@ def test_one_device_stage_changes_skip_the_full_garbage_collection(mixed_splits,
 def _rec_only_stage(**extra) -> StageSpec:
     # Trains only the intra-modality reconstruction, which never reaches the logits: the
     # validation accuracy and loss stay exactly those of the weights the stage starts with.
+    # Without the encoder cache, so validation runs the same operations as in stage 1.
     return StageSpec(
         name="rec",
         epochs=2,
         train=("intra.rec",),
         loss_weights={"rec_id": 1.0},
         patience=0,
+        cache_frozen=False,
         **extra,
     )
 
@@ -353,8 +356,8 @@ def test_a_stage_that_must_improve_keeps_the_previous_best_when_it_does_not(
     kept = run(True, tmp_path / "kept" if on_disk else None)
     plain = run(False, tmp_path / "plain" if on_disk else None)
     stage1_best = kept.stages[0]["best_epoch"]
-    # Without the option the stage's first epoch is its best; with it, the equal
-    # accuracy never beats stage 1's best, which stays the run's result.
+    # Without the option the stage's first epoch is its best; with it, the same accuracy
+    # and loss never beat stage 1's best, which stays the run's result.
     assert plain.best_epoch == 3 and plain.stages[1]["kept_previous"] is False
     assert kept.best_epoch == stage1_best and kept.stages[1]["kept_previous"] is True
     assert [r["best_epoch"] for r in kept.history[2:]] == [stage1_best] * 2
@@ -384,3 +387,35 @@ def test_improve_on_previous_is_checked_against_the_stage_order():
         )
     with pytest.raises(TypeError, match="improve_on_previous must be true or false"):
         _rec_only_stage(improve_on_previous="yes")
+
+
+def test_stages_stored_before_a_stage_setting_existed_still_resume(tmp_path):
+    # A checkpoint written before `improve_on_previous` existed stores stages without it;
+    # resuming accepts them where the setting is at its default (the old behaviour) and
+    # still refuses stages that really differ.
+    from dmil.training.loop import _check_resume
+
+    def config_with(improve: bool) -> TrainConfig:
+        stages = [
+            StageSpec.from_dict({**s.to_dict(), "improve_on_previous": improve and i == 2})
+            for i, s in enumerate(_three_stages())
+        ]
+        return TrainConfig(batch_size=64, seed=0, **CPU).with_stages(stages)
+
+    plain = config_with(False)
+    old_stages = [
+        {k: v for k, v in s.items() if k != "improve_on_previous"}
+        for s in plain.to_dict()["stages"]
+    ]
+    stored = {
+        "config": {**plain.to_dict(), "stages": old_stages},
+        "model_config": {},
+        "extra": {"spec": {"train": {"stages": old_stages}}},
+    }
+    for config, accepted in ((plain, True), (config_with(True), False)):
+        extra = {"spec": {"train": {"stages": config.to_dict()["stages"]}}}
+        if accepted:
+            _check_resume(stored, config=config, model_config={}, extra=extra, path=tmp_path)
+        else:
+            with pytest.raises(ValueError, match="training settings differ"):
+                _check_resume(stored, config=config, model_config={}, extra=extra, path=tmp_path)

@@ -7,8 +7,9 @@ A checkpoint is one file written with :meth:`Fabric.save` holding exactly the ke
 * ``epoch``: the number of finished epochs, over all stages;
 * ``stage``: where the run is in its stages (``index``, ``name``, ``epoch`` finished
   within the stage, ``count`` of stages);
-* ``best``: the early-stopping state (best epoch, its validation accuracy and loss,
-  epochs since an improvement, whether training has finished);
+* ``best``: the early-stopping state (best epoch and the stage it belongs to, its
+  validation accuracy and loss, epochs since an improvement, whether training has
+  finished);
 * ``rng_states``: Python, NumPy, torch (and CUDA) generator states after ``epoch``;
 * ``config``: the :class:`~dmil.training.config.TrainConfig` as a dict;
 * ``model_config``: the keyword arguments that rebuild the model

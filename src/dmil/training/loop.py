@@ -107,7 +107,9 @@ class FitResult:
         predictions on the run's device).
     stages : list of dict
         Per stage: ``name``, ``epochs_run``, ``best_epoch`` (global), ``best_val_accuracy``,
-        ``train_seconds`` and whether the encoders' outputs were cached.
+        ``kept_previous`` (the stage has ``improve_on_previous`` and none of its epochs
+        beat the previous stage's best, whose weights it kept), ``train_seconds`` and
+        whether the encoders' outputs were cached.
     """
 
     model: MultimodalModel
@@ -447,6 +449,23 @@ def _fresh_best() -> dict[str, Any]:
     }
 
 
+def _current_stage_fields(value: Any) -> Any:
+    """``value`` with every ``stages`` list of stage mappings re-parsed, so stages stored
+    before a stage setting existed compare equal to the same stages now (the new setting
+    at its default, which is the old behaviour)."""
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            if key == "stages" and isinstance(item, (list, tuple)):
+                try:
+                    item = [StageSpec.from_dict(s).to_dict() for s in item]
+                except (TypeError, ValueError):
+                    pass  # not stages after all: compared as stored
+            out[key] = _current_stage_fields(item)
+        return out
+    return value
+
+
 def _check_resume(
     content: Mapping[str, Any],
     *,
@@ -455,7 +474,7 @@ def _check_resume(
     extra: Mapping[str, Any] | None,
     path: Path,
 ) -> None:
-    stored = content["config"]
+    stored = _current_stage_fields(content["config"])
     requested = config.to_dict()
     diffs = [
         f"{k}: checkpoint {stored.get(k)!r}, requested {requested[k]!r}"
@@ -468,7 +487,7 @@ def _check_resume(
             "Resume with the stored settings or start a new run with --overwrite."
         )
     for what, requested_part in (("model_config", model_config), ("extra", extra)):
-        if dict(content[what]) != dict(requested_part or {}):
+        if dict(_current_stage_fields(content[what])) != dict(requested_part or {}):
             raise ValueError(
                 f"cannot resume from {path}: {what} differs (checkpoint {content[what]!r}, "
                 f"requested {dict(requested_part or {})!r}). Resume with the same dataset, "

@@ -87,10 +87,11 @@ class StageSpec:
         the encoder outputs once at the start of the stage and train on them (no encoder
         forward or backward per step). Exact: frozen encoders are deterministic.
     improve_on_previous : bool
-        The stage must beat the previous stage's best validation accuracy (same
-        ``monitor``): an epoch becomes the stage's best only when it does, and when none
-        does, the previous stage's best weights are the stage's result (and, for the
-        last stage, the run's). ``False``: the stage's own best epoch, whatever its
+        The stage must beat the previous stage's best epoch (same ``monitor``; higher
+        validation accuracy, or the same accuracy with a lower loss, as every best
+        epoch is chosen): an epoch becomes the stage's best only when it does, and when
+        none does, the previous stage's best weights are the stage's result (and, for
+        the last stage, the run's). ``False``: the stage's own best epoch, whatever its
         accuracy. Selection stays on the validation split either way.
     """
 

@@ -70,6 +70,18 @@ def test_spec_override_epochs_rescales_stages():
     assert [s.epochs for s in changed.train.stages] == [2, 6]
 
 
+def test_spec_override_stages_without_epochs_take_their_total_then_flags_rescale():
+    # A --config file with stages and no train.epochs, then `--epochs 5` on the command
+    # line (the flags win).
+    file = {"train": {"stages": [{"name": "a", "epochs": 4}, {"name": "b", "epochs": 6}]}}
+    spec = ExperimentSpec().override(file)
+    assert spec.train.epochs == 10
+    flags = spec.override({"train": {"epochs": 5}})
+    assert flags.train.epochs == 5 and [s.epochs for s in flags.train.stages] == [2, 3]
+    paper = ExperimentSpec().override({"train": {"stages": "dmil-paper"}})
+    assert [s.epochs for s in paper.train.stages] == [10, 5, 55]  # the preset's own budget
+
+
 def test_spec_override_file_replaces_the_dataset():
     spec = ExperimentSpec().override({"data": {"options": {"n_samples": 50}}})
     changed = spec.override({"data": {"file": "mine.npz"}})

@@ -384,7 +384,8 @@ class ExperimentSpec:
 
         When ``changes`` sets ``train.epochs`` but not ``train.stages`` and this spec
         has stages, the stages are rescaled to the new epoch budget
-        (:func:`~dmil.training.stages.scale_stages`).
+        (:func:`~dmil.training.stages.scale_stages`); when it sets ``train.stages`` but
+        not ``train.epochs``, the budget becomes the stages' total.
         """
         check_keys(changes, SECTIONS, where=source)
         merged = merge_dicts(self.to_dict(), changes)
@@ -392,6 +393,8 @@ class ExperimentSpec:
         if self.train.stages and "epochs" in train_changes and "stages" not in train_changes:
             stages = scale_stages(self.train.stages, int(train_changes["epochs"]))
             merged["train"]["stages"] = [s.to_dict() for s in stages]
+        if train_changes.get("stages") and "epochs" not in train_changes:
+            merged["train"].pop("epochs", None)
         data_changes = changes.get("data") or {}
         if data_changes.get("file") is not None and "dataset" not in data_changes:
             merged["data"]["dataset"] = None

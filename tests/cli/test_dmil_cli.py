@@ -83,12 +83,18 @@ def test_dmil_explain_agrees_with_predictions_csv(tmp_path, capsys):
     summary = json.loads((expl / "explanation.json").read_text())
     assert sum(summary["counts"].values()) == 60
     assert sum(map(sum, summary["confusion"])) == 60
-    assert {p.name for p in expl.iterdir()} >= {
+    assert summary["confusion_axes"] == ["component_names", "types"]
+    for k, component in enumerate(summary["component_names"]):  # rows: dominant component
+        assert sum(summary["confusion"][k]) == sum(r["dominant"] == component for r in rows)
+    written = {
         "explanations.csv",
         "gate_by_type.png",
         "gate_confusion.png",
         "explanation.json",
     }
+    assert {p.name for p in expl.iterdir()} == written | {"SHA256SUMS"}
+    listed = {line.split()[-1] for line in (expl / "SHA256SUMS").read_text().splitlines()}
+    assert listed == written
     # An existing explanation is not replaced without --overwrite.
     assert main(["explain", "--checkpoint", str(run), "--out", str(expl)]) == 2
     assert "--overwrite" in capsys.readouterr().err

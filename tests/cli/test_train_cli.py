@@ -135,6 +135,28 @@ def test_train_refuses_an_occupied_out_dir(trained, tmp_path, capsys):
     assert "exclude each other" in capsys.readouterr().err
 
 
+def test_train_resume_refuses_another_method_and_an_empty_directory(trained, tmp_path, capsys):
+    before = {p.name: p.read_bytes() for p in trained.iterdir()}
+    assert main(["train", "--method", "joint", *TINY, "--out", str(trained), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "holds a 'ensemble' run, not 'joint'" in err and "--method ensemble" in err
+    assert {p.name: p.read_bytes() for p in trained.iterdir()} == before
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["train", "--out", str(empty), "--resume", "--no-progress"]) == 2
+    assert "nothing to resume in" in capsys.readouterr().err
+
+
+def test_train_stage_mistakes_fail_before_anything_is_written(tmp_path, capsys):
+    config = tmp_path / "stages.yaml"
+    config.write_text("train:\n  stages:\n    - {name: a, epochs: 2, freeze: [encoderz]}\n")
+    out = tmp_path / "run"
+    args = ["train", *TINY, "--method", "dmil", "--config", str(config), "--out", str(out)]
+    assert main(args) == 2
+    assert "freeze pattern 'encoderz' matches no module of DMIL" in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())
+
+
 def test_train_overwrite_replaces_run_files_only(tmp_path):
     out = tmp_path / "run"
     out.mkdir()

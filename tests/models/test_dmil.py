@@ -152,6 +152,9 @@ def test_dmil_rejects_bad_settings():
         build_model("dmil", input_shapes=[(3,), (3,)], n_classes=2, latent_dim=0)
     with pytest.raises(ValueError, match="synergy_input"):
         build_model("dmil", input_shapes=[(3,), (3,)], n_classes=2, synergy_input="all")
+    for key, value in (("synergy_hidden", 0), ("gate_hidden", 0), ("logvar_clamp", True)):
+        with pytest.raises(ValueError, match=f"dmil {key}"):
+            build_model("dmil", input_shapes=[(3,), (3,)], n_classes=2, **{key: value})
 
 
 def test_dmil_presets_apply_to_every_variant_and_scale_to_the_budget():
@@ -419,3 +422,65 @@ def test_stages_stored_before_a_stage_setting_existed_still_resume(tmp_path):
         else:
             with pytest.raises(ValueError, match="training settings differ"):
                 _check_resume(stored, config=config, model_config={}, extra=extra, path=tmp_path)
+
+
+def test_a_component_monitor_selects_the_stage_by_that_component_head(mixed_splits):
+    # Stage 1 trains only the synergy head; `component:S` judges its epochs by that head,
+    # so the kept weights' validation accuracy is the S head's, not the gated prediction's.
+    splits = mixed_splits
+    first = StageSpec.from_dict(
+        {**_three_stages()[0].to_dict(), "epochs": 3, "monitor": "component:S"}
+    )
+    config = TrainConfig(batch_size=64, seed=0, **CPU).with_stages([first])
+    seed_everything(0)
+    model = build_model("dmil", input_shapes=[(32,), (32,)], n_classes=4, embed_dim=16)
+    result = fit(model, splits.train, splits.val, config=config)
+    result.model.eval()
+    with torch.no_grad():
+        out = result.model([splits.val.modality(n).float() for n in splits.val.modality_names])
+    labels = splits.val.labels
+    s_acc = float((out.component_logits["S"].argmax(1) == labels).float().mean())
+    gated_acc = float((out.logits.argmax(1) == labels).float().mean())
+    assert result.best_val_accuracy == pytest.approx(s_acc)
+    assert s_acc != pytest.approx(gated_acc)  # the two monitors do differ here
+
+
+def test_stage_monitors_and_loss_weights_are_checked_before_training(mixed_splits, monkeypatch):
+    # Every mistake below is refused before the first optimiser step, even when it sits
+    # in the last stage.
+    steps = {"n": 0}
+    monkeypatch.setattr(
+        torch.optim.AdamW, "step", lambda self, closure=None: steps.__setitem__("n", 1)
+    )
+    with pytest.raises(ValueError, match="monitor must be one of"):
+        StageSpec(name="a", epochs=1, monitor="component:")
+    with pytest.raises(ValueError, match="every loss weight is zero"):
+        StageSpec(name="a", epochs=1, loss_weights={"ce": 0.0})
+    first = _three_stages()[0]
+
+    def refused(method: str, last: StageSpec, match: str) -> None:
+        config = TrainConfig(batch_size=64, seed=0, **CPU).with_stages([first, last])
+        model = build_model(method, input_shapes=[(32,), (32,)], n_classes=4, embed_dim=16)
+        with pytest.raises(ValueError, match=match):
+            fit(model, mixed_splits.train, mixed_splits.val, config=config)
+
+    refused(
+        "dmil",
+        StageSpec(name="b", epochs=1, monitor="component:Q"),
+        r"stage 'b': monitor 'component:Q' names no component of DMIL "
+        r"\(its components: R, U1, U2, S\)",
+    )
+    refused(
+        "dmil",
+        StageSpec(name="b", epochs=1, loss_weights={"ce": 1.0, "ce_synergies": 1.0}),
+        r"stage 'b': loss_weights name \['ce_synergies'\], which DMIL does not produce\. "
+        r"Did you mean 'ce_synergy'\?",
+    )
+    first_joint = StageSpec(name="a", epochs=1)
+    config = TrainConfig(batch_size=64, seed=0, **CPU).with_stages(
+        [first_joint, StageSpec(name="b", epochs=1, monitor="component:S")]
+    )
+    joint = build_model("joint", input_shapes=[(32,), (32,)], n_classes=4, embed_dim=16)
+    with pytest.raises(ValueError, match=r"names no component of .*none"):
+        fit(joint, mixed_splits.train, mixed_splits.val, config=config)
+    assert steps["n"] == 0

@@ -44,3 +44,17 @@ def test_from_dict_lists_valid_keys_and_reads_yaml_number_strings():
 def test_build_fabric_uses_the_settings():
     fabric = build_fabric(TrainConfig(accelerator="cpu", precision="64-true"))
     assert fabric.device.type == "cpu" and fabric.world_size == 1
+
+
+def test_stages_may_name_a_shipped_preset_fitted_to_the_budget():
+    from dmil.training.stages import load_preset
+
+    paper = TrainConfig(epochs=70, stages="dmil-paper")
+    assert paper.stages == load_preset("dmil-paper")  # 10 / 5 / 55 epochs, as published
+    short = TrainConfig(epochs=20, stages="dmil-vectors")
+    assert [s.epochs for s in short.stages] == [8, 2, 10]
+    assert short.to_dict()["stages"][0]["name"] == "intra"  # stored resolved
+    with pytest.raises(
+        ValueError, match="TrainConfig.stages: unknown stage preset 'dmil-papr'. Did you mean"
+    ):
+        TrainConfig(stages="dmil-papr")

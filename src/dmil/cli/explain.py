@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     from dmil.report.gate_plots import plot_gate_by_type, plot_gate_confusion
     from dmil.training.config import ACCELERATORS
     from dmil.training.fabric import configure_threads
+    from dmil.utils import record_sha256
 
     configure_threads(args.num_threads, "explain")
     if args.device not in ACCELERATORS:
@@ -165,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
                 **explanation.to_dict(),
             },
         )
+        record_sha256(*sorted(p for p in tmp.iterdir() if p.name != "SHA256SUMS"))
         _publish(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

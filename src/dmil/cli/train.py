@@ -51,18 +51,35 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="YAML spec with data/model/train sections (flags override it; a run's "
         "spec.yaml replays that run)",
     )
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None, help="global batch size")
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--weight-decay", type=float, default=None)
-    p.add_argument("--optimizer", default=None, help="adamw or sgd")
-    p.add_argument("--scheduler", default=None, help="cosine, plateau or none")
-    p.add_argument("--patience", type=int, default=None, help="early-stopping patience")
+    # Shown defaults are TrainConfig's, which apply unless --config sets the field.
+    d = TrainConfig()
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"epoch budget (default {d.epochs}; DMIL's stages are rescaled to it)",
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=None, help=f"global batch size (default {d.batch_size})"
+    )
+    p.add_argument("--lr", type=float, default=None, help=f"learning rate (default {d.lr:g})")
+    p.add_argument("--weight-decay", type=float, default=None, help=f"(default {d.weight_decay:g})")
+    p.add_argument("--optimizer", default=None, help=f"adamw or sgd (default {d.optimizer})")
+    p.add_argument(
+        "--scheduler", default=None, help=f"cosine, plateau or none (default {d.scheduler})"
+    )
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=None,
+        help=f"early-stopping patience in epochs (default {d.patience}; 0: never stop early; "
+        "a stage that sets its own keeps it)",
+    )
     p.add_argument(
         "--seed",
         type=int,
         default=None,
-        help="seeds data generation, split, initialisation and shuffling",
+        help=f"seeds data generation, split, initialisation and shuffling (default {d.seed})",
     )
     p.add_argument("--device", default=None, help=f"accelerator: {', '.join(ACCELERATORS)}")
     p.add_argument("--devices", type=int, default=None, help="number of devices / processes")
@@ -179,7 +196,18 @@ def build_spec(args: argparse.Namespace) -> Any:
         if source is not None:
             base = stored_spec(read_checkpoint(source), source)
     spec = spec_from_args(args, base=base)
+    if base is not None and spec.model.method != base.model.method:
+        raise ValueError(
+            f"--resume: {args.out} holds a '{base.model.method}' run, not "
+            f"'{spec.model.method}'; resume it without --method (or with --method "
+            f"{base.model.method}), or train '{spec.model.method}' in a new --out."
+        )
     if spec.model.method is None:
+        if args.resume and base is None:
+            raise ValueError(
+                f"--resume: nothing to resume in {args.out} (no last.ckpt or best.ckpt); "
+                "drop --resume and pass --method NAME to start a run there."
+            )
         raise ValueError(
             "no method given: pass --method NAME (e.g. joint or dmil) or set model.method "
             "in the --config file."

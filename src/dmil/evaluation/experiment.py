@@ -33,7 +33,7 @@ from dmil.spec import DataSpec, ExperimentSpec
 from dmil.training.checkpoint import load_state_into, read_checkpoint
 from dmil.training.config import TrainConfig
 from dmil.training.fabric import build_fabric, seed_everything
-from dmil.training.loop import fit
+from dmil.training.loop import check_stages, fit
 from dmil.training.stages import scale_stages
 from dmil.utils import record_sha256
 
@@ -380,7 +380,12 @@ def _metrics(
         "method": spec.model.method,
         "seed": spec.train.seed,
         "test": {**_test_report(preds, labels, reference), "n": int(preds.labels.size)},
-        "val": {"accuracy": result.best_val_accuracy, "loss": result.best_val_loss},
+        # Measured on what the last stage monitors (the prediction, unless it says else).
+        "val": {
+            "accuracy": result.best_val_accuracy,
+            "loss": result.best_val_loss,
+            "monitor": spec.train.resolved_stages()[-1].monitor,
+        },
         "interaction_source": source,
         "train_seconds": result.train_seconds,
         "samples_per_second": result.samples_per_second,
@@ -467,6 +472,9 @@ def execute_experiment(
     )
     seed_everything(config.seed)
     model = _build_model(model_config)
+    # Stage mistakes fail here, before the interaction estimator runs or spec.yaml is
+    # written, so a corrected rerun finds the directory as it was.
+    check_stages(model, config)
     if out is not None:
         _check_room_for_run(out, model, config)
     extra = {
@@ -571,7 +579,7 @@ def _data_for_evaluation(
         fix = f"--dataset {stored.dataset}" if stored.dataset else f"--data {stored.file}"
         raise ValueError(
             f"checkpoint {checkpoint} was trained on {trained_on}, not '{dataset}'; evaluate "
-            f"re-creates that run's test split, so pass {fix} (or omit it)."
+            f"and explain re-create that run's test split, so pass {fix} (or omit it)."
         )
     if data_file is None:
         return stored

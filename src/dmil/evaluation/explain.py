@@ -67,6 +67,9 @@ class Explanation:
             "mean_gate": self.mean_gate,
             "counts": self.counts,
             "confusion": self.confusion.tolist(),
+            # confusion[k][t]: samples whose dominant component is component_names[k] and
+            # whose type is types[t].
+            "confusion_axes": ["component_names", "types"],
             "agreement": self.agreement,
         }
 

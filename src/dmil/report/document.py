@@ -40,6 +40,11 @@ def _pm(stats: Mapping[str, Any] | None, digits: int = 3) -> str:
     return text
 
 
+def _pm_count(stats: Mapping[str, Any] | None) -> str:
+    """A count (epochs): whole with one seed, one decimal for a mean over seeds."""
+    return _pm(stats, 0 if stats and stats.get("n", 1) == 1 else 1)
+
+
 def _card(results: Mapping[str, Any]) -> list[Block]:
     card = results["dataset"]
     mods = ", ".join(
@@ -82,12 +87,23 @@ def _composition(results: Mapping[str, Any], figures: Sequence[str]) -> list[Blo
     head = ["type", "estimated share"] + (["true share"] if comp["true"] is not None else [])
     means = comp["means_nats"]
     adjusted = " (LSMI-adjusted)" if comp["reported_as"] != "raw" else ""
+    if "U" in types:  # more than two modalities: the estimator works on pairs
+        split = (
+            "redundancy R, uniqueness U and synergy S, on each sample's most informative "
+            "pair of modalities"
+        )
+        uniqueness = (
+            f"U1 {_pm(means['U1'])} and U2 {_pm(means['U2'])} (the first and second "
+            "modality of that pair)"
+        )
+    else:
+        split = "redundancy R, uniqueness U1 / U2 and synergy S"
+        uniqueness = f"U1 {_pm(means['U1'])}, U2 {_pm(means['U2'])}"
     text = (
         f"Per test sample, the estimator ({comp['measure']}, fitted on the training split) "
-        "splits the label information into redundancy R, uniqueness U1 / U2 and synergy S; "
-        "a sample's type is its largest component. Mean components over the test split "
-        f"(nats{adjusted}): R {_pm(means['R'])}, U1 {_pm(means['U1'])}, "
-        f"U2 {_pm(means['U2'])}, S {_pm(means['S'])}."
+        f"splits the label information into {split}; a sample's type is its largest "
+        f"component. Mean components over the test split (nats{adjusted}): "
+        f"R {_pm(means['R'])}, {uniqueness}, S {_pm(means['S'])}."
     )
     blocks: list[Block] = [("h", 2, "Interaction composition"), ("p", text)]
     if comp["estimator_agreement"] is not None:
@@ -217,8 +233,8 @@ def _training(results: Mapping[str, Any], figures: Sequence[str]) -> list[Block]
             [
                 method,
                 _pm(r["train_seconds"], 1),
-                _pm(r["epochs_run"], 1),
-                _pm(r["best_epoch"], 1),
+                _pm_count(r["epochs_run"]),
+                _pm_count(r["best_epoch"]),
                 _pm(r["samples_per_second"], 0),
                 ", ".join(r["stages"]) or "one stage",
             ]

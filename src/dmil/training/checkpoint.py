@@ -30,6 +30,7 @@ import hashlib
 import logging
 import os
 import random
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -289,12 +290,25 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         The checkpoint's contents (tensors on the CPU).
     """
     file = Path(path)
-    if file.is_dir():
-        file = file / "best.ckpt"
+    directory = file if file.is_dir() else None
+    if directory is not None:
+        file = directory / "best.ckpt"
     if not file.is_file():
+        found = sorted(directory.glob("*/*/*/best.ckpt"))[:3] if directory is not None else []
+        hint = (
+            f" Run directories below it: {', '.join(str(p.parent) for p in found)}."
+            if found
+            else ""
+        )
         raise FileNotFoundError(
             f"checkpoint not found: {file}. Pass a checkpoint file or a run directory "
-            "written by `dmil train` (it holds best.ckpt and last.ckpt)."
+            f"written by `dmil train` (it holds best.ckpt and last.ckpt).{hint}"
+        )
+    if not zipfile.is_zipfile(file):
+        raise ValueError(
+            f"{file} is not a readable dmil checkpoint: not a complete torch.save archive "
+            "(another kind of file, or one cut short). Pass a run directory written by "
+            "`dmil train` or its best.ckpt / last.ckpt."
         )
     try:
         content = torch.load(file, map_location="cpu", weights_only=True)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dmil.training.stages import StageSpec, stages_from_list
+from dmil.training.stages import StageSpec, load_preset, scale_stages, stages_from_list
 
 __all__ = [
     "ACCELERATORS",
@@ -36,6 +36,22 @@ PRECISIONS: tuple[str, ...] = (
     "16-true",
     "bf16-true",
 )
+
+
+def _named_preset(stages: Any) -> tuple[StageSpec, ...] | None:
+    """The stages of the shipped preset ``stages`` names (``None`` when it is no string).
+
+    Raises
+    ------
+    ValueError
+        For an unknown preset name, naming the setting.
+    """
+    if not isinstance(stages, str):
+        return None
+    try:
+        return load_preset(stages)
+    except ValueError as exc:
+        raise ValueError(f"TrainConfig.stages: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -81,11 +97,12 @@ class TrainConfig:
         Show a progress bar (rank zero only).
     tensorboard : bool
         Also write TensorBoard scalars (needs the ``tensorboard`` package).
-    stages : tuple of StageSpec
+    stages : tuple of StageSpec, or str
         Staged training (see :mod:`dmil.training.stages`): the stages run in order, each
         with its own modules, loss weights, optimiser settings and epochs (fields a stage
         leaves unset are taken from this config; ``epochs`` is then the sum of the
-        stages' epochs). Empty: one stage with this config's settings.
+        stages' epochs). Empty: one stage with this config's settings. A string names a
+        shipped preset (``dmil-paper``, ...), rescaled to ``epochs``.
     """
 
     # ---- optimisation ---------------------------------------------------------------
@@ -116,12 +133,16 @@ class TrainConfig:
     stages: tuple[StageSpec, ...] = ()
 
     def __post_init__(self) -> None:
+        preset = _named_preset(self.stages)
+        if preset is not None:  # a shipped preset by name, fitted to the budget
+            object.__setattr__(self, "stages", scale_stages(preset, self.epochs))
         object.__setattr__(self, "stages", stages_from_list(self.stages))
         if self.stages and self.epochs != sum(s.epochs for s in self.stages):
             raise ValueError(
                 f"TrainConfig.epochs ({self.epochs}) must equal the sum of the stages' epochs "
-                f"({sum(s.epochs for s in self.stages)}) when stages are given; "
-                "use scale_stages() to fit stages to an epoch budget."
+                f"({sum(s.epochs for s in self.stages)}) when stages are given; leave "
+                "train.epochs out (it is then their sum) or set it to their sum, and pass "
+                "--epochs N to rescale them to N (in Python: scale_stages())."
             )
         choices = {
             "optimizer": OPTIMIZERS,
@@ -197,6 +218,10 @@ class TrainConfig:
                 f"unknown training setting(s) {unknown}; valid settings: {sorted(known)}."
             )
         values = dict(values)
+        if values.get("stages") and "epochs" not in values:
+            # Stages without a budget: the budget is their total (a preset's own).
+            stages = _named_preset(values["stages"]) or stages_from_list(values["stages"])
+            values.update(stages=stages, epochs=sum(s.epochs for s in stages))
         for key in _FLOAT_FIELDS:
             # YAML 1.1 reads "1e-3" (no dot) as a string; accept it as the number it spells.
             if isinstance(values.get(key), str):

@@ -44,12 +44,12 @@ from dmil.training.config import TrainConfig
 from dmil.training.fabric import build_fabric
 from dmil.training.metrics_log import MetricsLog
 from dmil.training.optim import build_optimizer, build_scheduler, current_lr, step_scheduler
-from dmil.training.stages import StagePlan, StageSpec, plan_stage
+from dmil.training.stages import COMPONENT_MONITOR, StagePlan, StageSpec, plan_stage
 
 if TYPE_CHECKING:
     from lightning.fabric import Fabric
 
-__all__ = ["TRAJECTORY_FIELDS", "FitResult", "fit", "validate"]
+__all__ = ["TRAJECTORY_FIELDS", "FitResult", "check_stages", "fit", "validate"]
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +132,15 @@ def _monitored_logits(output: Any, monitor: str) -> torch.Tensor:
     """The logits a stage is judged by (see :data:`dmil.training.stages.MONITORS`)."""
     if monitor == "logits":
         return output.logits
+    if monitor.startswith(COMPONENT_MONITOR):
+        name = monitor[len(COMPONENT_MONITOR) :]
+        components = output.component_logits or {}
+        if name not in components:
+            raise ValueError(
+                f"stage monitor '{monitor}': the model returns no component '{name}'; its "
+                f"components: {', '.join(components) or 'none'}."
+            )
+        return components[name]
     if not output.modality_logits:
         raise ValueError(
             "stage monitor 'modality_mean' needs a model that returns modality_logits."
@@ -154,7 +163,7 @@ def validate(
 
     Parameters
     ----------
-    monitor : {"logits", "modality_mean"}
+    monitor : {"logits", "modality_mean", "component:<name>"}
         Which prediction is measured.
     embedded : bool
         The loader yields encoder outputs (a stage with cached encoders).
@@ -176,6 +185,23 @@ def validate(
     if total == 0:
         raise ValueError("validation split is empty; early stopping needs validation data.")
     return correct / total, loss_sum / total
+
+
+def check_stages(model: MultimodalModel, config: TrainConfig) -> None:
+    """Check every stage of ``config`` against ``model`` before any training: its
+    settings, module patterns, monitor and loss-term names (:func:`plan_stage`).
+
+    Raises
+    ------
+    ValueError
+        Naming the stage and the setting.
+    """
+    for stage in config.resolved_stages():
+        try:
+            config.for_stage(stage)
+        except ValueError as exc:
+            raise ValueError(f"stage '{stage.name}': {exc}") from None
+        plan_stage(model, stage)
 
 
 def stage_loss(
@@ -560,12 +586,7 @@ def fit(
         )
     stages = config.resolved_stages()
     raw_model = model
-    for stage in stages:  # every stage's settings and patterns, before any training
-        try:
-            config.for_stage(stage)
-        except ValueError as exc:
-            raise ValueError(f"stage '{stage.name}': {exc}") from None
-        plan_stage(raw_model, stage)
+    check_stages(raw_model, config)
 
     run: dict[str, Any] = {"stage": 0, "stage_epoch": 0, "epoch": 0}
     best = _fresh_best()
@@ -578,9 +599,9 @@ def fit(
     if resume_path is not None:
         resumed = read_checkpoint(resume_path)
         _check_resume(
-            resumed, config=config, model_config=model_config, extra=extra, path=last_path
+            resumed, config=config, model_config=model_config, extra=extra, path=resume_path
         )
-        load_state_into(resumed, model=raw_model, source=str(last_path))
+        load_state_into(resumed, model=raw_model, source=str(resume_path))
         run = {
             "stage": int(resumed["stage"]["index"]),
             "stage_epoch": int(resumed["stage"]["epoch"]),
@@ -592,13 +613,13 @@ def fit(
         stage_log = [dict(r) for r in resumed["stage"].get("log", [])]
         logger.info(
             "resuming from %s after epoch %d (stage '%s', epoch %d of it)",
-            last_path,
+            resume_path,
             run["epoch"],
             stages[run["stage"]].name,
             run["stage_epoch"],
         )
     elif resume:
-        logger.info("no checkpoint at %s; starting a fresh run", last_path)
+        logger.warning("resume: no checkpoint in %s; starting a fresh run", out)
     resumed_from = run["epoch"]
 
     log = MetricsLog(out, enabled=fabric.is_global_zero, tensorboard=config.tensorboard)
@@ -638,7 +659,7 @@ def fit(
                     model=raw_model,
                     optimizer=optimizer,
                     scheduler=scheduler,
-                    source=str(last_path),
+                    source=str(resume_path),
                 )
                 restore_rng_states(resumed["rng_states"])
             else:

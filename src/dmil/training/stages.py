@@ -29,6 +29,7 @@ from typing import Any
 from torch import nn
 
 __all__ = [
+    "COMPONENT_MONITOR",
     "MONITORS",
     "StagePlan",
     "StageSpec",
@@ -40,8 +41,13 @@ __all__ = [
 ]
 
 #: What a stage selects its best epoch by: the model's ``logits`` or the mean of its
-#: per-modality predictions (for stages that train only unimodal parts).
+#: per-modality predictions (for stages that train only unimodal parts). A third form,
+#: ``component:<name>``, judges one entry of the model's ``component_logits`` (for a
+#: stage that trains one component's head, such as DMIL's ``component:S``).
 MONITORS: tuple[str, ...] = ("logits", "modality_mean")
+
+#: Prefix of a monitor naming one component's logits.
+COMPONENT_MONITOR = "component:"
 
 _PRESET_PACKAGE = "dmil.configs"
 
@@ -80,8 +86,9 @@ class StageSpec:
     scheduler_factor, patience : optional
         Override the run's :class:`~dmil.training.TrainConfig` value for this stage
         (``None``: inherit). Each stage starts a fresh optimiser and schedule.
-    monitor : {"logits", "modality_mean"}
-        What the stage's validation accuracy is computed from.
+    monitor : {"logits", "modality_mean", "component:<name>"}
+        What the stage's validation accuracy is computed from: the model's prediction,
+        the mean of its per-modality predictions, or one of its ``component_logits``.
     cache_frozen : bool
         When every encoder is frozen and the model can start from embeddings, compute
         the encoder outputs once at the start of the stage and train on them (no encoder
@@ -151,10 +158,17 @@ class StageSpec:
                         f"found {weight!r}."
                     )
                 weights[str(term)] = float(weight)
+            if not any(weights.values()):
+                raise ValueError(
+                    f"{where}: every loss weight is zero, so the stage has nothing to "
+                    "minimise; give at least one term a positive weight."
+                )
             object.__setattr__(self, "loss_weights", weights)
-        if self.monitor not in MONITORS:
+        if not _valid_monitor(self.monitor):
             raise ValueError(
-                f"{where}: monitor must be one of {list(MONITORS)}, found {self.monitor!r}."
+                f"{where}: monitor must be one of {list(MONITORS)} or "
+                f"'{COMPONENT_MONITOR}<name>' (one of the model's components), found "
+                f"{self.monitor!r}."
             )
         for key in ("cache_frozen", "improve_on_previous"):
             if not isinstance(getattr(self, key), bool):
@@ -203,6 +217,14 @@ class StageSpec:
         if missing:
             raise ValueError(f"a stage needs {missing}; found the settings {sorted(values)}.")
         return cls(**dict(values))
+
+
+def _valid_monitor(monitor: Any) -> bool:
+    if not isinstance(monitor, str):
+        return False
+    if monitor.startswith(COMPONENT_MONITOR):
+        return bool(monitor[len(COMPONENT_MONITOR) :].strip())
+    return monitor in MONITORS
 
 
 def stages_from_list(values: Sequence[Any]) -> tuple[StageSpec, ...]:
@@ -334,16 +356,51 @@ def _selected(name: str, patterns: Sequence[str]) -> bool:
     return any(_selects(p, prefix) for p in patterns for prefix in prefixes)
 
 
+def _check_monitor(model: nn.Module, stage: StageSpec) -> None:
+    """A ``component:<name>`` monitor must name one of ``model.component_names``."""
+    if not stage.monitor.startswith(COMPONENT_MONITOR):
+        return
+    component = stage.monitor[len(COMPONENT_MONITOR) :]
+    available = tuple(getattr(model, "component_names", ()) or ())
+    if component not in available:
+        raise ValueError(
+            f"stage '{stage.name}': monitor '{stage.monitor}' names no component of "
+            f"{type(model).__name__} (its components: {', '.join(available) or 'none'}); "
+            "use one of those, or monitor 'logits'."
+        )
+
+
+def _check_loss_weights(model: nn.Module, stage: StageSpec) -> None:
+    """Weighted terms must be among those the model declares (``loss_term_names``), when
+    it declares them; other models are checked at the stage's first step."""
+    declared = getattr(model, "loss_term_names", None)
+    if stage.loss_weights is None or declared is None:
+        return
+    unknown = sorted(set(stage.loss_weights) - set(declared))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], list(declared), n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise ValueError(
+            f"stage '{stage.name}': loss_weights name {unknown}, which "
+            f"{type(model).__name__} does not produce.{hint} Its terms: "
+            f"{', '.join(sorted(declared))}."
+        )
+
+
 def plan_stage(model: nn.Module, stage: StageSpec) -> StagePlan:
     """Resolve a stage's module patterns on ``model``.
 
     Raises
     ------
     ValueError
-        If a pattern matches no module (a typo), listing the model's top-level modules,
-        or if nothing is left to train.
+        If a pattern matches no module (a typo), listing the model's top-level modules;
+        if nothing is left to train; if a ``component:<name>`` monitor names no component
+        of the model; or if ``loss_weights`` name a term the model declares it does not
+        produce (``loss_term_names``).
     """
     names = [n for n, _ in model.named_modules() if n]
+    _check_monitor(model, stage)
+    _check_loss_weights(model, stage)
     for key in ("train", "freeze"):
         for pattern in getattr(stage, key):
             if not any(_selects(pattern, n) for n in names):

@@ -184,8 +184,9 @@ class DMIL(Paradigm):
         interaction type :class:`~dmil.interactions.InteractionEstimator` (fitted on the
         training split) assigns to each training sample. ``0`` turns it off (the
         published, unsupervised gate). On by default because it won on validation data
-        (docs/dmil.md). It acts in stages whose ``loss_weights`` name ``gate_guide`` (the
-        shipped presets do) and needs the targets passed to ``fit`` (``sample_targets``;
+        (docs/dmil.md). It acts in stages whose ``loss_weights`` name ``gate_guide``
+        (``dmil-vectors`` and ``dmil-cnn`` do; ``dmil-paper``, as published, does not) and
+        needs the targets passed to ``fit`` (``sample_targets``;
         ``dmil train`` computes them).
     """
 
@@ -222,6 +223,10 @@ class DMIL(Paradigm):
         d = _positive_int(latent_dim, "latent_dim")
         _positive_int(synergy_layers, "synergy_layers")
         rec_hidden = _positive_int(rec_hidden, "rec_hidden")
+        synergy_hidden = (
+            2 * d if synergy_hidden is None else _positive_int(synergy_hidden, "synergy_hidden")
+        )
+        gate_hidden = d if gate_hidden is None else _positive_int(gate_hidden, "gate_hidden")
         if gate_input not in _GATE_INPUTS:
             raise ValueError(
                 f"dmil gate_input: expected one of {list(_GATE_INPUTS)}, found {gate_input!r}."
@@ -236,7 +241,9 @@ class DMIL(Paradigm):
                 f"found {synergy_input!r}."
             )
         if logvar_clamp is not None and not (
-            isinstance(logvar_clamp, (int, float)) and logvar_clamp > 0
+            isinstance(logvar_clamp, (int, float))
+            and not isinstance(logvar_clamp, bool)
+            and logvar_clamp > 0
         ):
             raise ValueError(
                 f"dmil logvar_clamp: expected a positive number or None, found {logvar_clamp!r}."
@@ -288,7 +295,7 @@ class DMIL(Paradigm):
             n_pairs = n * (n - 1) // 2
             width = 2 * d if synergy_input == "both" else d
             self.synergy["net"] = mlp(
-                (n + n_pairs) * width, synergy_hidden or 2 * d, d, layers=synergy_layers
+                (n + n_pairs) * width, synergy_hidden, d, layers=synergy_layers
             )
             pairs = list(combinations(range(n), 2))
             self.register_buffer(
@@ -311,7 +318,7 @@ class DMIL(Paradigm):
         self.heads = nn.ModuleDict({name: nn.Linear(d, c) for name in names})
         self.gate = nn.ModuleDict()
         if has_gate:
-            self.gate["net"] = mlp(len(names) * d, gate_hidden or d, len(names))
+            self.gate["net"] = mlp(len(names) * d, gate_hidden, len(names))
 
     @classmethod
     def default_stages(cls, encoder: Any = "mlp") -> tuple[Any, ...]:
@@ -380,7 +387,7 @@ class DMIL(Paradigm):
         }
         return r, u, code.mean[..., :d], terms
 
-    def _synergy(self, m_value: torch.Tensor, joint: torch.Tensor | None) -> torch.Tensor | None:
+    def _synergy(self, joint: torch.Tensor | None) -> torch.Tensor | None:
         if not self.has_syn or joint is None:
             return None
         if self.synergy_input == "both":
@@ -431,7 +438,7 @@ class DMIL(Paradigm):
         modality_logits = tuple(self.intra["heads"](m_value).unbind(0))  # M x (B, C)
         r, u, u_mean, cd_terms = self._consistency(m_mean)
         terms.update(cd_terms)
-        s = self._synergy(m_value, joint)
+        s = self._synergy(joint)
         codes = self._stack_codes(
             r.value if r is not None else None, u if u is not None else m_value, s
         )  # (K, B, d)

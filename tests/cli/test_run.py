@@ -178,3 +178,30 @@ def test_run_config_run_section_and_unknown_keys(tmp_path, capsys):
     assert _run(tmp_path / "r", cfg, "--methods", "ensemble", "--epochs", "1") == 0
     results = json.loads((tmp_path / "r" / "results.json").read_text())
     assert results["methods"] == ["ensemble"] and results["spec"]["train"]["epochs"] == 1
+
+
+@pytest.mark.parametrize(
+    ("types", "expected"),
+    [
+        (["R", "U1", "U2", "S"], "uniqueness U1 / U2 and synergy S;"),
+        (["R", "U", "S"], "uniqueness U and synergy S, on each sample's most informative pair"),
+    ],
+)
+def test_report_composition_text_names_the_types_it_shows(types, expected):
+    # With more than two modalities the types are R / U / S and U1 / U2 belong to each
+    # sample's most informative pair; the text says so.
+    from dmil.report.document import _composition
+
+    stat = {"mean": 0.1, "std": 0.0, "n": 1}
+    comp = {
+        "types": types,
+        "estimated": {t: stat for t in types},
+        "true": None,
+        "means_nats": {k: stat for k in ("R", "U1", "U2", "S")},
+        "reported_as": "raw",
+        "estimator_agreement": None,
+        "measure": "ccs",
+    }
+    text = _composition({"composition": comp}, [])[1][1]
+    assert expected in text
+    assert ("that pair" in text) == ("U" in types)

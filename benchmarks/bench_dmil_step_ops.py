@@ -1,0 +1,135 @@
+"""Time and operation count of one training step: DMIL against ``joint``.
+
+Both models are built as the benchmark builds them (the dataset's budget: encoders,
+embedding width, batch size, learning rate); one step is forward, the stage's loss,
+backward and the optimiser step (the engine's AdamW), on one batch of the training split.
+DMIL runs the loss of its ``finetune`` stage (every part trains), ``joint`` its own loss.
+Reported per method: the median wall time of a step over ``--steps`` steps after a
+warm-up, and the number of ATen operations per step called from Python or autograd (not
+those nested inside another ATen operation), counted with ``torch.profiler`` over 10 steps.
+
+Usage::
+
+    python benchmarks/bench_dmil_step_ops.py --dataset synthetic-mixed \\
+        --out benchmarks/results/dmil_step_ops.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import torch
+from bench_dmil_cost import benchmark_splits
+from torch.profiler import ProfilerActivity, profile
+
+from dmil.models import build_model, default_stages
+from dmil.training import TrainConfig
+from dmil.training.loop import stage_loss
+from dmil.training.optim import build_optimizer
+from dmil.training.stages import StageSpec
+from dmil.workflows.suites import budget_sections
+
+logger = logging.getLogger("bench_dmil_step_ops")
+
+
+def _step_function(method: str, splits, budget: dict):
+    """A closure running one training step of ``method`` on one fixed batch."""
+    model_section = budget.get("model", {})
+    train = budget.get("train", {})
+    batch = int(train.get("batch_size", 64))
+    torch.manual_seed(0)
+    model = build_model(
+        method,
+        input_shapes=list(splits.train.shapes.values()),
+        n_classes=splits.train.n_classes,
+        encoder=model_section.get("encoder", "mlp"),
+        embed_dim=int(model_section.get("embed_dim", 64)),
+        encoder_kwargs=model_section.get("encoder_kwargs"),
+    )
+    model.train()
+    config = TrainConfig(lr=float(train.get("lr", 1e-3)), progress=False)
+    optimizer = build_optimizer(model, config)
+    inputs = [splits.train.modality(n)[:batch].float() for n in splits.train.modality_names]
+    target = splits.train.labels[:batch]
+    stages = default_stages(method, model_section.get("encoder", "mlp"))
+    stage = stages[-1] if stages else StageSpec(name="train", epochs=1)
+    extras = {}
+    if getattr(model, "sample_target_names", ()):
+        k = len(model.component_names)
+        extras["gate_target"] = torch.full((batch, k), 1.0 / k)
+
+    def step() -> None:
+        output = model(inputs)
+        loss = stage_loss(model, output, target, stage, extras)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def _measure(step, steps: int) -> dict:
+    for _ in range(20):
+        step()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(10):
+            step()
+    ops = Counter()
+    for event in prof.events():
+        parent = event.cpu_parent
+        if event.name.startswith("aten::") and (
+            parent is None or not parent.name.startswith("aten::")
+        ):
+            ops[event.name] += 1
+    return {
+        "median_step_ms": 1000 * statistics.median(times),
+        "ops_per_step": sum(ops.values()) / 10,
+        "top_ops": {k: v / 10 for k, v in ops.most_common(10)},
+    }
+
+
+def main() -> int:
+    """Measure and write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default="synthetic-mixed")
+    parser.add_argument("--methods", default="joint,dmil")
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(1)
+    budget = budget_sections(args.dataset)
+    splits = benchmark_splits(args.dataset, budget)
+    results = {
+        "command": " ".join(sys.argv),
+        "dataset": args.dataset,
+        "load_average_at_start": list(os.getloadavg()),
+        "methods": {},
+    }
+    for method in args.methods.split(","):
+        results["methods"][method] = _measure(_step_function(method, splits, budget), args.steps)
+        logger.info("%s: %s", method, results["methods"][method])
+    results["load_average_at_end"] = list(os.getloadavg())
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(results, indent=2) + "\n")
+    os.replace(tmp, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

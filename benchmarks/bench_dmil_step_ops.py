@@ -4,9 +4,11 @@ Both models are built as the benchmark builds them (the dataset's budget: encode
 embedding width, batch size, learning rate); one step is forward, the stage's loss,
 backward and the optimiser step (the engine's AdamW), on one batch of the training split.
 DMIL runs the loss of its ``finetune`` stage (every part trains), ``joint`` its own loss.
-Reported per method: the median wall time of a step over ``--steps`` steps after a
-warm-up, and the number of ATen operations per step called from Python or autograd (not
-those nested inside another ATen operation), counted with ``torch.profiler`` over 10 steps.
+The methods' steps are interleaved (one step of each in turn, ``--steps`` rounds after a
+warm-up), so load changes hit all of them alike. Reported per method: the median wall time
+of a step and the number of ATen operations per step called from Python or autograd (not
+those nested inside another ATen operation), counted with ``torch.profiler`` over 10
+steps; and the median over rounds of each method's step time over the first method's.
 
 Usage::
 
@@ -76,14 +78,25 @@ def _step_function(method: str, splits, budget: dict):
     return step
 
 
-def _measure(step, steps: int) -> dict:
-    for _ in range(20):
-        step()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
+def _timed(step) -> float:
+    t0 = time.perf_counter()
+    step()
+    return time.perf_counter() - t0
+
+
+def _interleaved(steps: dict, rounds: int) -> dict[str, list[float]]:
+    """Per method, the wall time of each of ``rounds`` steps, taken in turn."""
+    for step in steps.values():
+        for _ in range(20):
+            step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            times[name].append(_timed(step))
+    return times
+
+
+def _count_ops(step) -> dict:
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(10):
             step()
@@ -95,7 +108,6 @@ def _measure(step, steps: int) -> dict:
         ):
             ops[event.name] += 1
     return {
-        "median_step_ms": 1000 * statistics.median(times),
         "ops_per_step": sum(ops.values()) / 10,
         "top_ops": {k: v / 10 for k, v in ops.most_common(10)},
     }
@@ -106,7 +118,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", default="synthetic-mixed")
     parser.add_argument("--methods", default="joint,dmil")
-    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=300, help="interleaved rounds")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -119,8 +131,16 @@ def main() -> int:
         "load_average_at_start": list(os.getloadavg()),
         "methods": {},
     }
-    for method in args.methods.split(","):
-        results["methods"][method] = _measure(_step_function(method, splits, budget), args.steps)
+    methods = args.methods.split(",")
+    steps = {m: _step_function(m, splits, budget) for m in methods}
+    times = _interleaved(steps, args.steps)
+    for method in methods:
+        ratios = [t / b for t, b in zip(times[method], times[methods[0]], strict=True)]
+        results["methods"][method] = {
+            "median_step_ms": 1000 * statistics.median(times[method]),
+            f"median_ratio_to_{methods[0]}": statistics.median(ratios),
+            **_count_ops(steps[method]),
+        }
         logger.info("%s: %s", method, results["methods"][method])
     results["load_average_at_end"] = list(os.getloadavg())
     out = Path(args.out)

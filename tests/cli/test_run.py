@@ -181,13 +181,15 @@ def test_run_config_run_section_and_unknown_keys(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    ("types", "expected"),
+    ("n_modalities", "types", "expected"),
     [
-        (["R", "U1", "U2", "S"], "uniqueness U1 / U2 and synergy S;"),
-        (["R", "U", "S"], "uniqueness U and synergy S, on each sample's most informative pair"),
+        (2, ["R", "U1", "U2", "S"], "uniqueness U1 / U2 and synergy S;"),
+        (3, ["R", "U", "S"], "uniqueness U and synergy S, on each sample's most informative"),
+        # No sample of type U: the wording still follows the number of modalities.
+        (3, ["R", "S"], "uniqueness U and synergy S, on each sample's most informative"),
     ],
 )
-def test_report_composition_text_names_the_types_it_shows(types, expected):
+def test_report_composition_text_names_the_types_it_shows(n_modalities, types, expected):
     # With more than two modalities the types are R / U / S and U1 / U2 belong to each
     # sample's most informative pair; the text says so.
     from dmil.report.document import _composition
@@ -202,6 +204,7 @@ def test_report_composition_text_names_the_types_it_shows(types, expected):
         "estimator_agreement": None,
         "measure": "ccs",
     }
-    text = _composition({"composition": comp}, [])[1][1]
+    dataset = {"modalities": [{"name": f"x{m}"} for m in range(n_modalities)]}
+    text = _composition({"composition": comp, "dataset": dataset}, [])[1][1]
     assert expected in text
-    assert ("that pair" in text) == ("U" in types)
+    assert ("that pair" in text) == (n_modalities > 2)

@@ -53,6 +53,7 @@ def test_train_writes_the_documented_run_files(trained):
     assert sum(v["n"] for v in test["by_interaction"].values()) == test["n"] == 60
     assert all(0.0 <= v["accuracy"] <= 1.0 for v in test["by_interaction"].values())
     assert 0.0 <= m["val"]["accuracy"] <= 1.0
+    assert m["val"]["monitor"] == "logits"  # what the kept epoch was judged by
     assert m["epochs_run"] == 3 and m["train_seconds"] > 0
     assert (m["method"], m["dataset"], m["seed"]) == ("ensemble", "synthetic-mixed", 2)
     assert m["config"]["epochs"] == 3 and m["interaction_source"] == "true"
@@ -237,3 +238,17 @@ def test_evaluate_reproduces_estimated_interactions_on_real_data(tmp_path):
     assert first["test"]["n"] == 106  # the predefined ROSMAP test split is kept
     assert main(["evaluate", "--checkpoint", str(out), "--out", str(tmp_path / "e.json")]) == 0
     assert json.loads((tmp_path / "e.json").read_text())["test"] == first["test"]
+
+
+def test_train_overwrite_keeps_the_earlier_run_when_the_stages_are_refused(trained, tmp_path):
+    # --overwrite removes the earlier run only once the new run's stages passed their checks.
+    run = tmp_path / "run"
+    run.mkdir()
+    for p in trained.iterdir():
+        (run / p.name).write_bytes(p.read_bytes())
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    config = tmp_path / "bad.yaml"
+    config.write_text("train:\n  stages:\n    - {name: a, epochs: 2, monitor: 'component:Q'}\n")
+    args = ["train", *TINY, "--method", "dmil", "--config", str(config), "--out", str(run)]
+    assert main([*args, "--overwrite"]) == 2
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before

@@ -79,7 +79,7 @@ def test_read_fails_loudly_on_unexpected_or_missing_keys(tmp_path, fabric):
     with pytest.raises(FileNotFoundError, match="checkpoint not found"):
         read_checkpoint(tmp_path / "nowhere")
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="not a readable dmil checkpoint"):
+    with pytest.raises(ValueError, match="not a readable dmil checkpoint: not a complete"):
         read_checkpoint(tmp_path / "junk.ckpt")
     # A report directory of `dmil run` holds its runs below: the error points at them.
     report = tmp_path / "report"
@@ -87,6 +87,8 @@ def test_read_fails_loudly_on_unexpected_or_missing_keys(tmp_path, fabric):
     torch.save(content, report / "runs" / "dmil" / "seed0" / "best.ckpt")
     with pytest.raises(FileNotFoundError, match=r"Run directories below it: .*dmil.seed0"):
         read_checkpoint(report)
+    with pytest.raises(FileNotFoundError, match=r"Run directories below it: .*dmil.seed0"):
+        read_checkpoint(report / "runs")
 
 
 def test_load_into_a_different_model_names_the_keys(tmp_path, fabric):

@@ -58,3 +58,10 @@ def test_stages_may_name_a_shipped_preset_fitted_to_the_budget():
         ValueError, match="TrainConfig.stages: unknown stage preset 'dmil-papr'. Did you mean"
     ):
         TrainConfig(stages="dmil-papr")
+
+
+def test_a_named_preset_without_epochs_keeps_its_budget_and_checks_epochs():
+    # A mapping (a YAML file) without epochs keeps the preset's own total.
+    assert TrainConfig.from_dict({"stages": "dmil-paper"}).epochs == 70
+    with pytest.raises(ValueError, match="TrainConfig.epochs: expected a positive integer"):
+        TrainConfig(epochs=0, stages="dmil-paper")

@@ -455,10 +455,13 @@ def execute_experiment(
     -------
     ExperimentResult
     """
+    if overwrite and resume:
+        raise ValueError("--overwrite and --resume exclude each other; pass one of them.")
     out = None
     if out_dir is not None:
-        # Before launching: under DDP every process checks an untouched directory.
-        out = prepare_out_dir(out_dir, overwrite=overwrite, resume=resume)
+        # Before launching: under DDP every process checks an untouched directory. The
+        # files of an earlier run are removed (--overwrite) only once the stages passed.
+        out = prepare_out_dir(out_dir, resume=resume) if not overwrite else Path(out_dir)
     spec = resolve_spec(spec)
     config = spec.train
     splits = load_splits(spec.data, data_dir=data_dir, data=data)
@@ -472,9 +475,11 @@ def execute_experiment(
     )
     seed_everything(config.seed)
     model = _build_model(model_config)
-    # Stage mistakes fail here, before the interaction estimator runs or spec.yaml is
-    # written, so a corrected rerun finds the directory as it was.
+    # Stage mistakes fail here, before the interaction estimator runs, an earlier run is
+    # removed or spec.yaml is written, so a corrected rerun finds the directory as it was.
     check_stages(model, config)
+    if out is not None and overwrite:
+        out = prepare_out_dir(out, overwrite=True)
     if out is not None:
         _check_room_for_run(out, model, config)
     extra = {

@@ -87,7 +87,7 @@ def _composition(results: Mapping[str, Any], figures: Sequence[str]) -> list[Blo
     head = ["type", "estimated share"] + (["true share"] if comp["true"] is not None else [])
     means = comp["means_nats"]
     adjusted = " (LSMI-adjusted)" if comp["reported_as"] != "raw" else ""
-    if "U" in types:  # more than two modalities: the estimator works on pairs
+    if len(results["dataset"]["modalities"]) > 2:  # the estimator works on pairs
         split = (
             "redundancy R, uniqueness U and synergy S, on each sample's most informative "
             "pair of modalities"

@@ -27,6 +27,7 @@ process killed mid-write never leaves a truncated checkpoint behind.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import random
@@ -294,7 +295,8 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     if directory is not None:
         file = directory / "best.ckpt"
     if not file.is_file():
-        found = sorted(directory.glob("*/*/*/best.ckpt"))[:3] if directory is not None else []
+        below = directory.rglob("best.ckpt") if directory is not None else iter(())
+        found = sorted(itertools.islice(below, 3))
         hint = (
             f" Run directories below it: {', '.join(str(p.parent) for p in found)}."
             if found

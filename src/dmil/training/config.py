@@ -102,7 +102,10 @@ class TrainConfig:
         with its own modules, loss weights, optimiser settings and epochs (fields a stage
         leaves unset are taken from this config; ``epochs`` is then the sum of the
         stages' epochs). Empty: one stage with this config's settings. A string names a
-        shipped preset (``dmil-paper``, ...), rescaled to ``epochs``.
+        shipped preset (``dmil-paper``, ...), rescaled to ``epochs``; :meth:`from_dict`
+        (and so a YAML file) without ``epochs`` keeps the preset's own total instead. A
+        named preset is used as written, for every method (the adapted stage 1 that the
+        ablations without a synergy part get applies only to their default stages).
     """
 
     # ---- optimisation ---------------------------------------------------------------
@@ -135,7 +138,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         preset = _named_preset(self.stages)
         if preset is not None:  # a shipped preset by name, fitted to the budget
-            object.__setattr__(self, "stages", scale_stages(preset, self.epochs))
+            epochs = self.epochs
+            if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+                raise ValueError(
+                    f"TrainConfig.epochs: expected a positive integer, found {epochs!r}."
+                )
+            object.__setattr__(self, "stages", scale_stages(preset, epochs))
         object.__setattr__(self, "stages", stages_from_list(self.stages))
         if self.stages and self.epochs != sum(s.epochs for s in self.stages):
             raise ValueError(

@@ -49,6 +49,11 @@ bench: $(STAMP)
 	$(VENV)/bin/dmil bench --suite all --seeds 5 --out $(BENCH_OUT)/bench
 	$(PY) benchmarks/bench_paradigms_throughput.py --datasets synthetic-mixed,av-digits \
 		--epochs 3 --repeats 3 --out $(BENCH_OUT)/throughput.json
+	$(PY) benchmarks/bench_dmil_cost.py --datasets synthetic-mixed,ccv,tcga-brca \
+		--epochs 10 --repeats 3 --out $(BENCH_OUT)/dmil_cost.json
+	for ds in synthetic-mixed ccv tcga-brca; do \
+		$(PY) benchmarks/bench_dmil_step_ops.py --dataset $$ds \
+			--out $(BENCH_OUT)/dmil_step_ops_$$ds.json || exit 1; done
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

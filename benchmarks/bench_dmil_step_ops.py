@@ -19,16 +19,15 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import statistics
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import torch
+from _common import write_report
 from bench_dmil_cost import benchmark_splits
 from torch.profiler import ProfilerActivity, profile
 
@@ -143,11 +142,7 @@ def main() -> int:
         }
         logger.info("%s: %s", method, results["methods"][method])
     results["load_average_at_end"] = list(os.getloadavg())
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(results, indent=2) + "\n")
-    os.replace(tmp, out)
+    write_report(args.out, results)
     return 0
 
 

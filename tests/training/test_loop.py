@@ -226,3 +226,20 @@ def test_fit_stops_loudly_on_a_non_finite_loss(tiny_mixed_splits):
     splits = tiny_mixed_splits
     with pytest.raises(FloatingPointError, match="training loss became nan in epoch 1"):
         fit(Exploding([32, 32], 4), splits.train, splits.val, config=TrainConfig(epochs=2, **CPU))
+
+
+def test_stage_loss_names_an_unknown_term_of_a_model_that_declares_none():
+    # Models without `loss_term_names` are checked at the step, with the same message as
+    # the up-front check.
+    from dmil.training.loop import stage_loss
+    from dmil.training.stages import StageSpec
+
+    model = build_model("joint", input_shapes=[(3,), (3,)], n_classes=2, embed_dim=4)
+    output = model([torch.randn(4, 3), torch.randn(4, 3)])
+    stage = StageSpec(name="s", epochs=1, loss_weights={"cee": 1.0})
+    with pytest.raises(
+        ValueError,
+        match=r"\['cee'\], which JointModel does not produce\. "
+        r"Did you mean 'ce'\? Its terms: ce\.",
+    ):
+        stage_loss(model, output, torch.tensor([0, 1, 0, 1]), stage)

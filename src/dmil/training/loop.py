@@ -44,7 +44,13 @@ from dmil.training.config import TrainConfig
 from dmil.training.fabric import build_fabric
 from dmil.training.metrics_log import MetricsLog
 from dmil.training.optim import build_optimizer, build_scheduler, current_lr, step_scheduler
-from dmil.training.stages import COMPONENT_MONITOR, StagePlan, StageSpec, plan_stage
+from dmil.training.stages import (
+    StagePlan,
+    StageSpec,
+    check_loss_terms,
+    monitored_component,
+    plan_stage,
+)
 
 if TYPE_CHECKING:
     from lightning.fabric import Fabric
@@ -132,8 +138,8 @@ def _monitored_logits(output: Any, monitor: str) -> torch.Tensor:
     """The logits a stage is judged by (see :data:`dmil.training.stages.MONITORS`)."""
     if monitor == "logits":
         return output.logits
-    if monitor.startswith(COMPONENT_MONITOR):
-        name = monitor[len(COMPONENT_MONITOR) :]
+    name = monitored_component(monitor)
+    if name is not None:
         components = output.component_logits or {}
         if name not in components:
             raise ValueError(
@@ -221,13 +227,7 @@ def stage_loss(
     if stage.loss_weights is None:
         return model.loss(output, target)
     terms = model.loss_terms(output, target, **dict(sample_targets or {}))
-    known = set(terms) | set(getattr(model, "loss_term_names", ()))
-    unknown = sorted(set(stage.loss_weights) - known)
-    if unknown:
-        raise ValueError(
-            f"stage '{stage.name}': loss_weights name {unknown}, which "
-            f"{type(model).__name__} does not produce; its terms: {', '.join(sorted(known))}."
-        )
+    check_loss_terms(model, stage, set(terms) | set(getattr(model, "loss_term_names", ())))
     total: torch.Tensor | None = None
     for name, weight in stage.loss_weights.items():
         if weight == 0 or name not in terms:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from importlib import resources
 from typing import Any
@@ -34,7 +34,9 @@ __all__ = [
     "StagePlan",
     "StageSpec",
     "available_presets",
+    "check_loss_terms",
     "load_preset",
+    "monitored_component",
     "plan_stage",
     "scale_stages",
     "stages_from_list",
@@ -219,12 +221,18 @@ class StageSpec:
         return cls(**dict(values))
 
 
+def monitored_component(monitor: str) -> str | None:
+    """The component a ``component:<name>`` monitor names (``None`` for other monitors)."""
+    if monitor.startswith(COMPONENT_MONITOR):
+        return monitor[len(COMPONENT_MONITOR) :]
+    return None
+
+
 def _valid_monitor(monitor: Any) -> bool:
     if not isinstance(monitor, str):
         return False
-    if monitor.startswith(COMPONENT_MONITOR):
-        return bool(monitor[len(COMPONENT_MONITOR) :].strip())
-    return monitor in MONITORS
+    component = monitored_component(monitor)
+    return bool(component.strip()) if component is not None else monitor in MONITORS
 
 
 def stages_from_list(values: Sequence[Any]) -> tuple[StageSpec, ...]:
@@ -358,9 +366,9 @@ def _selected(name: str, patterns: Sequence[str]) -> bool:
 
 def _check_monitor(model: nn.Module, stage: StageSpec) -> None:
     """A ``component:<name>`` monitor must name one of ``model.component_names``."""
-    if not stage.monitor.startswith(COMPONENT_MONITOR):
+    component = monitored_component(stage.monitor)
+    if component is None:
         return
-    component = stage.monitor[len(COMPONENT_MONITOR) :]
     available = tuple(getattr(model, "component_names", ()) or ())
     if component not in available:
         raise ValueError(
@@ -370,20 +378,20 @@ def _check_monitor(model: nn.Module, stage: StageSpec) -> None:
         )
 
 
-def _check_loss_weights(model: nn.Module, stage: StageSpec) -> None:
-    """Weighted terms must be among those the model declares (``loss_term_names``), when
-    it declares them; other models are checked at the stage's first step."""
-    declared = getattr(model, "loss_term_names", None)
-    if stage.loss_weights is None or declared is None:
+def check_loss_terms(model: nn.Module, stage: StageSpec, known: Iterable[str]) -> None:
+    """Every term the stage weights must be among ``known``, the terms ``model``
+    produces; otherwise a ValueError names the unknown ones and the closest known one."""
+    if stage.loss_weights is None:
         return
-    unknown = sorted(set(stage.loss_weights) - set(declared))
+    known = set(known)
+    unknown = sorted(set(stage.loss_weights) - known)
     if unknown:
-        close = difflib.get_close_matches(unknown[0], list(declared), n=1)
+        close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
         raise ValueError(
             f"stage '{stage.name}': loss_weights name {unknown}, which "
             f"{type(model).__name__} does not produce.{hint} Its terms: "
-            f"{', '.join(sorted(declared))}."
+            f"{', '.join(sorted(known))}."
         )
 
 
@@ -400,7 +408,10 @@ def plan_stage(model: nn.Module, stage: StageSpec) -> StagePlan:
     """
     names = [n for n, _ in model.named_modules() if n]
     _check_monitor(model, stage)
-    _check_loss_weights(model, stage)
+    # Models that declare their terms are checked here; others at the stage's first step.
+    declared = getattr(model, "loss_term_names", None)
+    if declared is not None:
+        check_loss_terms(model, stage, declared)
     for key in ("train", "freeze"):
         for pattern in getattr(stage, key):
             if not any(_selects(pattern, n) for n in names):

@@ -33,7 +33,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from dmil.models import build_model, default_stages
 from dmil.training import TrainConfig
-from dmil.training.loop import stage_loss
+from dmil.training.epoch import stage_loss
 from dmil.training.optim import build_optimizer
 from dmil.training.stages import StageSpec
 from dmil.workflows.suites import budget_sections

@@ -231,7 +231,7 @@ def test_fit_stops_loudly_on_a_non_finite_loss(tiny_mixed_splits):
 def test_stage_loss_names_an_unknown_term_of_a_model_that_declares_none():
     # Models without `loss_term_names` are checked at the step, with the same message as
     # the up-front check.
-    from dmil.training.loop import stage_loss
+    from dmil.training.epoch import stage_loss
     from dmil.training.stages import StageSpec
 
     model = build_model("joint", input_shapes=[(3,), (3,)], n_classes=2, embed_dim=4)

@@ -4,17 +4,14 @@ A run is a list of stages (:mod:`dmil.training.stages`; one stage unless the con
 gives several). A stage freezes and unfreezes modules, starts a fresh optimiser and
 schedule, and runs epochs until its budget or its early stopping ends it; then its best
 validation weights are loaded and start the next stage. One epoch is: set the sampler's
-epoch (seeded permutation), take optimiser steps (``model(inputs)`` -> the stage's loss
--> ``fabric.backward`` -> ``model.on_after_backward`` -> optional clipping ->
-``optimizer.step``), measure validation loss and accuracy, step the schedule, update the
-stage's early-stopping state, write ``best.ckpt`` when validation improved and
-``last.ckpt`` always, and append a row to ``metrics.csv``. The test split never enters
-this module.
+epoch (seeded permutation), take the optimisation steps and measure validation loss and
+accuracy (:mod:`dmil.training.epoch`), step the schedule, update the stage's
+early-stopping state, write ``best.ckpt`` when validation improved and ``last.ckpt``
+always, and append a row to ``metrics.csv``. The test split never enters this module.
 """
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
 import math
@@ -26,12 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from dmil.data.container import MultimodalDataset
 from dmil.models.base import MultimodalModel
-from dmil.training.batches import InMemoryBatches, eval_loader, train_loader
 from dmil.training.checkpoint import (
     capture_rng_states,
     find_resume_checkpoint,
@@ -41,16 +36,12 @@ from dmil.training.checkpoint import (
     save_checkpoint,
 )
 from dmil.training.config import TrainConfig
+from dmil.training.epoch import direct_step, train_epoch, validate
 from dmil.training.fabric import build_fabric
 from dmil.training.metrics_log import MetricsLog
 from dmil.training.optim import build_optimizer, build_scheduler, current_lr, step_scheduler
-from dmil.training.stages import (
-    StagePlan,
-    StageSpec,
-    check_loss_terms,
-    monitored_component,
-    plan_stage,
-)
+from dmil.training.stage_data import StageData, stage_data
+from dmil.training.stages import StagePlan, StageSpec, plan_stage
 
 if TYPE_CHECKING:
     from lightning.fabric import Fabric
@@ -58,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["TRAJECTORY_FIELDS", "FitResult", "check_stages", "fit", "validate"]
 
 logger = logging.getLogger(__name__)
+
 
 #: Settings that change what a run computes; a resumed run must use the stored values.
 TRAJECTORY_FIELDS: tuple[str, ...] = (
@@ -134,65 +126,6 @@ class FitResult:
     stages: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _monitored_logits(output: Any, monitor: str) -> torch.Tensor:
-    """The logits a stage is judged by (see :data:`dmil.training.stages.MONITORS`)."""
-    if monitor == "logits":
-        return output.logits
-    name = monitored_component(monitor)
-    if name is not None:
-        components = output.component_logits or {}
-        if name not in components:
-            raise ValueError(
-                f"stage monitor '{monitor}': the model returns no component '{name}'; its "
-                f"components: {', '.join(components) or 'none'}."
-            )
-        return components[name]
-    if not output.modality_logits:
-        raise ValueError(
-            "stage monitor 'modality_mean' needs a model that returns modality_logits."
-        )
-    return torch.stack([F.log_softmax(m.float(), dim=1) for m in output.modality_logits]).mean(0)
-
-
-def validate(
-    fabric: Fabric,
-    model: Any,
-    loader: Any,
-    *,
-    monitor: str = "logits",
-    embedded: bool = False,
-) -> tuple[float, float]:
-    """Accuracy and mean cross-entropy over a whole loader.
-
-    Every process evaluates the whole split (the split is not sharded), so all
-    processes reach the same early-stopping decision.
-
-    Parameters
-    ----------
-    monitor : {"logits", "modality_mean", "component:<name>"}
-        Which prediction is measured.
-    embedded : bool
-        The loader yields encoder outputs (a stage with cached encoders).
-
-    Returns
-    -------
-    accuracy, loss : float
-    """
-    model.eval()
-    correct, total, loss_sum = 0, 0, 0.0
-    kwargs = {"embedded": True} if embedded else {}
-    with torch.no_grad():
-        for batch in loader:
-            *inputs, target = fabric.to_device(batch)
-            logits = _monitored_logits(model(list(inputs), **kwargs), monitor).float()
-            loss_sum += float(F.cross_entropy(logits, target, reduction="sum"))
-            correct += int((logits.argmax(dim=1) == target).sum())
-            total += int(target.numel())
-    if total == 0:
-        raise ValueError("validation split is empty; early stopping needs validation data.")
-    return correct / total, loss_sum / total
-
-
 def check_stages(model: MultimodalModel, config: TrainConfig) -> None:
     """Check every stage of ``config`` against ``model`` before any training: its
     settings, module patterns, monitor and loss-term names (:func:`plan_stage`).
@@ -208,250 +141,6 @@ def check_stages(model: MultimodalModel, config: TrainConfig) -> None:
         except ValueError as exc:
             raise ValueError(f"stage '{stage.name}': {exc}") from None
         plan_stage(model, stage)
-
-
-def stage_loss(
-    model: MultimodalModel,
-    output: Any,
-    target: torch.Tensor,
-    stage: StageSpec,
-    sample_targets: Mapping[str, torch.Tensor] | None = None,
-) -> torch.Tensor:
-    """The loss a stage minimises: the model's own loss, or ``sum_t w_t * term_t``.
-
-    Raises
-    ------
-    ValueError
-        If the stage weights a term the model does not produce (listing those it does).
-    """
-    if stage.loss_weights is None:
-        return model.loss(output, target)
-    terms = model.loss_terms(output, target, **dict(sample_targets or {}))
-    check_loss_terms(model, stage, set(terms) | set(getattr(model, "loss_term_names", ())))
-    total: torch.Tensor | None = None
-    for name, weight in stage.loss_weights.items():
-        if weight == 0 or name not in terms:
-            continue
-        part = weight * terms[name]
-        total = part if total is None else total + part
-    if total is None:
-        raise ValueError(
-            f"stage '{stage.name}': every weighted loss term is zero or absent; nothing to "
-            "minimise."
-        )
-    return total
-
-
-@dataclass
-class _StageData:
-    """The loaders of one stage (raw inputs, or cached encoder outputs)."""
-
-    loader: Any
-    sampler: Any
-    val_loader: Any
-    embedded: bool
-    target_names: tuple[str, ...] = ()
-
-
-def _encode_all(
-    fabric: Fabric, model: MultimodalModel, data: MultimodalDataset, batch_size: int
-) -> list[torch.Tensor]:
-    """Outputs of the (frozen, evaluation-mode) encoders for every sample, plus labels."""
-    chunks: list[list[torch.Tensor]] = []
-    was_training = model.training
-    model.eval()
-    # Iterating a DataLoader draws from the global generator; keep its state, so a stage
-    # with cached encoders sees the same random numbers as one without, and a resumed
-    # run the same as an uninterrupted one.
-    rng = torch.get_rng_state()
-    # Inputs in the parameters' dtype ("-true" precisions convert the weights), outputs
-    # kept in theirs, so the cached values are what the encoders give inside the loop.
-    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
-    with torch.no_grad(), fabric.autocast():
-        for batch in eval_loader(data, batch_size=batch_size):
-            *inputs, _ = fabric.to_device(batch)
-            if dtype is not None:
-                inputs = [x.to(dtype) if x.is_floating_point() else x for x in inputs]
-            chunks.append(list(model.encode(list(inputs))))
-    torch.set_rng_state(rng)
-    model.train(was_training)
-    tensors = [torch.cat([c[m] for c in chunks]) for m in range(len(chunks[0]))]
-    tensors.append(data.labels.to(fabric.device))
-    return tensors
-
-
-def _stage_data(
-    fabric: Fabric,
-    model: MultimodalModel,
-    plan: StagePlan,
-    stage: StageSpec,
-    train: MultimodalDataset,
-    val: MultimodalDataset,
-    config: TrainConfig,
-    sample_targets: Mapping[str, torch.Tensor] | None = None,
-) -> _StageData:
-    world = fabric.world_size
-    per_process = config.batch_size // world
-    embedded = bool(
-        stage.cache_frozen and plan.encoders_frozen and getattr(model, "supports_embedded", False)
-    )
-    if embedded:
-        train_data: Any = InMemoryBatches(_encode_all(fabric, model, train, config.eval_batch_size))
-        val_data: Any = InMemoryBatches(_encode_all(fabric, model, val, config.eval_batch_size))
-        logger.info("stage '%s': encoders frozen; training on their cached outputs", stage.name)
-    else:
-        train_data, val_data = train, val
-    names = tuple(sample_targets or {})
-    if names:
-        # Per-sample training targets ride along with the labels: [x_1..x_M, y, t_1..].
-        base = train_data if embedded else InMemoryBatches.from_dataset(train)
-        extra = [sample_targets[k].to(base.tensors[0].device) for k in names]
-        train_data = InMemoryBatches([*base.tensors, *extra])
-    loader, sampler = train_loader(
-        train_data,
-        batch_size=per_process,
-        seed=config.seed,
-        rank=fabric.global_rank,
-        world_size=world,
-        device=fabric.device,
-    )
-    # Not wrapped by fabric.setup_dataloaders: its wrapper numbers epochs by how often the
-    # loader was iterated in this process, which restarts at 0 after a resume. The epoch
-    # is set explicitly and batches are moved with fabric.to_device.
-    return _StageData(
-        loader=loader,
-        sampler=sampler,
-        val_loader=eval_loader(val_data, batch_size=config.eval_batch_size),
-        embedded=embedded,
-        target_names=names,
-    )
-
-
-def _direct_step(fabric: Fabric, fmodel: Any, foptimizer: Any, raw_model: Any) -> bool:
-    """Whether a training step may call the plain module and optimiser directly.
-
-    True in one process on one device (``SingleDeviceStrategy``: the Fabric module
-    wraps ``raw_model`` itself) with a precision plugin that converts neither inputs
-    nor outputs and steps the optimiser plainly (``32-true``: Lightning's base
-    ``Precision``), and no Fabric callbacks. There Fabric's module wrapper computes
-    ``raw_model(inputs)`` under ``fabric.autocast()`` and adds a hook to every output
-    tensor that only checks that ``fabric.backward`` is used (this loop always uses
-    it), and its optimiser wrapper calls ``optimizer.step()``: calling both directly
-    computes the same values without their per-step Python cost. ``fabric.backward``
-    is kept. Every other set-up (DDP, precisions that convert inputs or outputs, loss
-    scaling) keeps the wrappers.
-    """
-    from lightning.fabric.plugins.precision import Precision
-    from lightning.fabric.strategies import SingleDeviceStrategy, Strategy
-
-    strategy = fabric.strategy
-    kind = type(strategy.precision)
-    return bool(
-        fabric.world_size == 1
-        and isinstance(strategy, SingleDeviceStrategy)
-        and getattr(fmodel, "module", None) is raw_model
-        and getattr(foptimizer, "optimizer", None) is not None
-        and kind.convert_input is Precision.convert_input
-        and kind.convert_output is Precision.convert_output
-        and kind.optimizer_step is Precision.optimizer_step
-        and type(strategy).optimizer_step is Strategy.optimizer_step
-        and not getattr(fabric, "_callbacks", [None])
-    )
-
-
-class _LossSum:
-    """Running ``sum_j loss_j * B_j`` and ``sum_j B_j`` in float64, added in step order.
-
-    The per-step losses stay where they are (no synchronisation per step) until
-    :meth:`totals` reads them, in one transfer.
-    """
-
-    def __init__(self) -> None:
-        self._losses: list[torch.Tensor] = []
-        self._sizes: list[int] = []
-        self.loss_sum = 0.0
-        self.seen = 0.0
-
-    def add(self, loss: torch.Tensor, size: int) -> None:
-        self._losses.append(loss.detach())
-        self._sizes.append(size)
-
-    def totals(self) -> tuple[float, float]:
-        if self._losses:
-            values = torch.stack(self._losses).double().tolist()
-            for value, size in zip(values, self._sizes, strict=True):
-                self.loss_sum += value * size
-                self.seen += size
-            self._losses.clear()
-            self._sizes.clear()
-        return self.loss_sum, self.seen
-
-
-def _train_epoch(
-    fabric: Fabric,
-    fmodel: Any,
-    foptimizer: Any,
-    data: _StageData,
-    *,
-    raw_model: MultimodalModel,
-    plan: StagePlan,
-    stage: StageSpec,
-    config: TrainConfig,
-    bar: Any,
-    direct: bool = False,
-) -> tuple[float, int, float]:
-    """One pass over the stage's loader: forward, loss, backward, hook, clipping, step.
-
-    Parameters
-    ----------
-    direct : bool
-        Call the plain module (under ``fabric.autocast()``) and optimiser instead of
-        their Fabric wrappers; only where that is the same computation
-        (:func:`_direct_step`).
-
-    Returns
-    -------
-    train_loss : float
-        Mean training loss over every sample of every process.
-    n_seen : int
-        Samples processed by all processes.
-    step_seconds : float
-        Wall time of the optimisation steps (this process).
-    """
-    plan.set_modes(raw_model, training=True)
-    kwargs = {"embedded": True} if data.embedded else {}
-    n_extra = len(data.target_names)
-    forward = raw_model if direct else fmodel
-    optimizer = foptimizer.optimizer if direct else foptimizer
-    autocast = fabric.autocast if direct else contextlib.nullcontext
-    device = fabric.device
-    sums = _LossSum()
-    start = time.perf_counter()
-    for step, batch in enumerate(data.loader, start=1):
-        if not direct or any(t.device != device for t in batch):
-            batch = fabric.to_device(batch)
-        *inputs, target = batch[: len(batch) - n_extra]
-        extras = dict(zip(data.target_names, batch[len(batch) - n_extra :], strict=True))
-        with autocast():
-            output = forward(list(inputs), **kwargs)  # ModelOutput: logits (B, C), ...
-        loss = stage_loss(raw_model, output, target, stage, extras)
-        optimizer.zero_grad(set_to_none=True)
-        fabric.backward(loss)
-        raw_model.on_after_backward(output, target)
-        if config.grad_clip is not None:
-            fabric.clip_gradients(fmodel, foptimizer, max_norm=config.grad_clip)
-        optimizer.step()
-        sums.add(loss, int(target.shape[0]))
-        if step % config.log_every == 0 and not bar.disable:
-            loss_sum, seen = sums.totals()
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False)
-    step_seconds = time.perf_counter() - start
-    loss_sum, seen = sums.totals()
-    # Summed over processes, so every rank sees (and acts on) the same value.
-    totals = fabric.all_reduce(
-        torch.tensor([loss_sum, seen], dtype=torch.float64, device=device), reduce_op="sum"
-    )
-    return float(totals[0] / totals[1]), int(totals[1]), step_seconds
 
 
 def _improved(acc: float, loss: float, best: Mapping[str, Any]) -> bool:
@@ -521,6 +210,370 @@ def _check_resume(
             )
 
 
+@dataclass
+class _Progress:
+    """Where a run stands: what ``last.ckpt`` stores and a resumed run starts from.
+
+    ``stage`` is the index of the current stage, ``stage_epoch`` the epochs done in it,
+    ``epoch`` those done in the whole run; ``best`` is the current stage's early-stopping
+    state (:func:`_fresh_best`), ``timing`` the summed wall times and sample count, and
+    ``stage_log`` one row per finished stage.
+    """
+
+    stage: int = 0
+    stage_epoch: int = 0
+    epoch: int = 0
+    best: dict[str, Any] = field(default_factory=lambda: _fresh_best())
+    history: list[dict[str, Any]] = field(default_factory=list)
+    timing: dict[str, Any] = field(
+        default_factory=lambda: {"train_seconds": 0.0, "step_seconds": 0.0, "samples": 0}
+    )
+    stage_log: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_checkpoint(cls, content: Mapping[str, Any]) -> _Progress:
+        return cls(
+            stage=int(content["stage"]["index"]),
+            stage_epoch=int(content["stage"]["epoch"]),
+            epoch=int(content["epoch"]),
+            best=dict(content["best"]),
+            history=[dict(r) for r in content["history"]],
+            timing=dict(content["timing"]),
+            stage_log=[dict(r) for r in content["stage"].get("log", [])],
+        )
+
+
+@dataclass
+class _StageRun:
+    """One stage as it trains: its settings, plan, optimiser, schedule, wrappers, data."""
+
+    index: int
+    stage: StageSpec
+    config: TrainConfig
+    plan: StagePlan
+    optimizer: Any
+    scheduler: Any
+    fmodel: Any
+    foptimizer: Any
+    direct: bool
+    data: StageData
+
+
+class _Trainer:
+    """The state of one :func:`fit` call: its fixed context (model, data, settings,
+    checkpoint paths) and its :class:`_Progress`."""
+
+    def __init__(
+        self,
+        model: MultimodalModel,
+        train: MultimodalDataset,
+        val: MultimodalDataset,
+        *,
+        config: TrainConfig,
+        fabric: Fabric,
+        out: Path | None,
+        model_config: Mapping[str, Any] | None,
+        extra: Mapping[str, Any] | None,
+        sample_targets: Mapping[str, torch.Tensor] | None,
+    ) -> None:
+        self.model = model
+        self.train, self.val = train, val
+        self.config, self.fabric = config, fabric
+        self.stages = config.resolved_stages()
+        self.out = out
+        self.last_path = None if out is None else out / "last.ckpt"
+        self.best_path = None if out is None else out / "best.ckpt"
+        self.model_config, self.extra = model_config, extra
+        self.sample_targets = sample_targets
+        self.progress = _Progress()
+        self.resumed: Mapping[str, Any] | None = None
+        self.resume_path: Path | None = None
+        self.fmodel: Any = None
+        # Without out_dir the best weights of the current stage are kept in memory.
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    # ------------------------------------------------------------------ resume
+    def resume(self) -> None:
+        """Continue from ``last.ckpt`` (or ``best.ckpt`` when ``last.ckpt`` is missing or
+        damaged, e.g. after a full disk) when there is one."""
+        self.resume_path = find_resume_checkpoint(self.out) if self.out is not None else None
+        if self.resume_path is None:
+            logger.warning("resume: no checkpoint in %s; starting a fresh run", self.out)
+            return
+        self.resumed = read_checkpoint(self.resume_path)
+        _check_resume(
+            self.resumed,
+            config=self.config,
+            model_config=self.model_config,
+            extra=self.extra,
+            path=self.resume_path,
+        )
+        load_state_into(self.resumed, model=self.model, source=str(self.resume_path))
+        self.progress = _Progress.from_checkpoint(self.resumed)
+        logger.info(
+            "resuming from %s after epoch %d (stage '%s', epoch %d of it)",
+            self.resume_path,
+            self.progress.epoch,
+            self.stages[self.progress.stage].name,
+            self.progress.stage_epoch,
+        )
+
+    # ------------------------------------------------------------------ stages
+    def run(self, bar: Any, log: MetricsLog) -> None:
+        """Train every stage from the current one on."""
+        for index in range(self.progress.stage, len(self.stages)):
+            t_stage = time.perf_counter()
+            current = self._open_stage(index)
+            bar.set_description(current.stage.name)
+            if index > 0 and self.progress.stage_epoch == 0 and self.last_path is not None:
+                # The previous stage's best weights, a fresh optimiser: resumable from here.
+                save_checkpoint(self.fabric, self.last_path, self._state(current))
+            best = self.progress.best
+            while not best["finished"] and self.progress.stage_epoch < current.config.epochs:
+                self._epoch(current, bar, log)
+            if best["epoch"] == 0:
+                raise RuntimeError(
+                    f"stage '{current.stage.name}' finished without a single validated epoch."
+                )
+            self.best_state = _load_stage_best(
+                self.model,
+                best_path=self.best_path,
+                best_state=self.best_state,
+                best=best,
+                index=index,
+            )
+            logger.debug(
+                "stage '%s' done in %.1f s: best epoch %d, val_acc %.4f",
+                current.stage.name,
+                time.perf_counter() - t_stage,
+                best["epoch"],
+                best["val_accuracy"],
+            )
+
+    def _open_stage(self, index: int) -> _StageRun:
+        """Freeze and unfreeze for stage ``index``, build its optimiser, schedule and
+        wrappers, restore them (and the random generators) when the run resumes inside
+        it, reset the early-stopping state otherwise, and build its loaders."""
+        stage = self.stages[index]
+        scfg = self.config.for_stage(stage)
+        plan = plan_stage(self.model, stage)
+        plan.apply(self.model)
+        optimizer = build_optimizer(self.model, scfg)
+        scheduler = build_scheduler(optimizer, scfg)
+        # A fresh wrapper per stage: DDP must see which parameters now train. A wrapper
+        # around another module (DDP's, whose reducer hooks sit in reference cycles) is
+        # collected before the next is made; a plain one-device wrapper holds no hooks,
+        # and a full collection costs about 0.33 s per stage.
+        if self.fmodel is not None:
+            cycles = getattr(self.fmodel, "module", None) is not self.model
+            self.fmodel = None
+            if cycles:
+                gc.collect()
+        fmodel = self.fmodel = self.fabric.setup_module(self.model)
+        foptimizer = self.fabric.setup_optimizers(optimizer)
+        progress = self.progress
+        if self.resumed is not None and index == progress.stage:
+            load_state_into(
+                self.resumed,
+                model=self.model,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                source=str(self.resume_path),
+            )
+            restore_rng_states(self.resumed["rng_states"])
+        else:
+            # A stage that must improve on the previous one starts from its best (the
+            # weights it starts with); any other stage from scratch.
+            carried = dict(progress.best) if stage.improve_on_previous else _fresh_best()
+            progress.best.clear()
+            progress.best.update(carried, bad_epochs=0, finished=False, stopped_early=False)
+            progress.stage_epoch = 0
+        progress.stage = index
+        data = stage_data(
+            self.fabric, self.model, plan, stage, self.train, self.val, scfg, self.sample_targets
+        )
+        return _StageRun(
+            index=index,
+            stage=stage,
+            config=scfg,
+            plan=plan,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            fmodel=fmodel,
+            foptimizer=foptimizer,
+            direct=direct_step(self.fabric, fmodel, foptimizer, self.model),
+            data=data,
+        )
+
+    def _state(self, current: _StageRun) -> dict[str, Any]:
+        """The checkpoint content at the current epoch."""
+        progress = self.progress
+        return {
+            "model": self.model,
+            "optimizer": current.optimizer,
+            "scheduler": current.scheduler,
+            "epoch": progress.epoch,
+            "stage": {
+                "index": current.index,
+                "name": current.stage.name,
+                "epoch": progress.stage_epoch,
+                "count": len(self.stages),
+                "log": [dict(r) for r in progress.stage_log],
+            },
+            "best": dict(progress.best),
+            "rng_states": capture_rng_states(),
+            "config": self.config.to_dict(),
+            "model_config": dict(self.model_config or {}),
+            "history": [dict(r) for r in progress.history],
+            "timing": dict(progress.timing),
+            "extra": dict(self.extra or {}),
+        }
+
+    # ------------------------------------------------------------------ epochs
+    def _epoch(self, current: _StageRun, bar: Any, log: MetricsLog) -> None:
+        """Train and validate one epoch of ``current``, update the early-stopping state,
+        write the checkpoints and the metrics row."""
+        fabric, progress, best = self.fabric, self.progress, self.progress.best
+        stage, scfg, index = current.stage, current.config, current.index
+        progress.epoch += 1
+        progress.stage_epoch += 1
+        epoch = progress.epoch
+        t_epoch = time.perf_counter()
+        current.data.sampler.set_epoch(epoch - 1)
+        train_loss, n_seen, step_seconds = train_epoch(
+            fabric,
+            current.fmodel,
+            current.foptimizer,
+            current.data,
+            raw_model=self.model,
+            plan=current.plan,
+            stage=stage,
+            config=scfg,
+            bar=bar,
+            direct=current.direct,
+        )
+        if not math.isfinite(train_loss):
+            raise FloatingPointError(
+                f"training loss became {train_loss} in epoch {epoch} (stage "
+                f"'{stage.name}'); lower the learning rate or check the inputs."
+            )
+        val_acc, val_loss = validate(
+            fabric,
+            current.fmodel,
+            current.data.val_loader,
+            monitor=stage.monitor,
+            embedded=current.data.embedded,
+        )
+        if fabric.world_size > 1:
+            # Rank 0's figures drive every process's schedule, best and stop, so they can
+            # never disagree (BatchNorm statistics are per process).
+            val_acc, val_loss = fabric.broadcast((val_acc, val_loss), src=0)
+        epoch_seconds = time.perf_counter() - t_epoch
+        lr = current_lr(current.optimizer)
+        step_scheduler(current.scheduler, val_accuracy=val_acc)
+        improved = _improved(val_acc, val_loss, best)
+        if improved:
+            best.update(
+                epoch=epoch, stage=index, val_accuracy=val_acc, val_loss=val_loss, bad_epochs=0
+            )
+            if self.out is None:
+                self.best_state = {
+                    k: v.detach().clone() for k, v in self.model.state_dict().items()
+                }
+        else:
+            best["bad_epochs"] += 1
+        stop = scfg.patience > 0 and best["bad_epochs"] >= scfg.patience
+        best["stopped_early"] = bool(stop and progress.stage_epoch < scfg.epochs)
+        best["finished"] = bool(stop or progress.stage_epoch >= scfg.epochs)
+        timing = progress.timing
+        timing["train_seconds"] += epoch_seconds
+        timing["step_seconds"] += step_seconds
+        timing["samples"] += n_seen
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+            "lr": lr,
+            "best_epoch": best["epoch"],
+            "samples_per_second": n_seen / max(step_seconds, 1e-12),
+            "epoch_seconds": epoch_seconds,
+        }
+        if self.config.stages:
+            row = {"stage": stage.name, **row}
+        progress.history.append(row)
+        if best["finished"]:
+            progress.stage_log.append(self._stage_summary(current))
+        # Best first, then last: a kill between the two leaves last.ckpt one epoch behind,
+        # and the resumed run recomputes (and rewrites) the same best.ckpt.
+        if improved and self.best_path is not None:
+            save_checkpoint(fabric, self.best_path, self._state(current))
+        if self.last_path is not None:
+            save_checkpoint(fabric, self.last_path, self._state(current))
+        log.write(progress.history)
+        bar.update(1)
+        bar.set_postfix(
+            loss=f"{train_loss:.4f}", val_acc=f"{val_acc:.4f}", best=best["epoch"], refresh=True
+        )
+        # The progress bar already shows this; without it, log it at INFO.
+        logger.log(
+            logging.INFO if bar.disable and fabric.is_global_zero else logging.DEBUG,
+            "%sepoch %d/%d: train_loss %.4f val_loss %.4f val_acc %.4f%s",
+            f"[{stage.name}] " if self.config.stages else "",
+            epoch,
+            bar.total,
+            train_loss,
+            val_loss,
+            val_acc,
+            " *" if improved else "",
+        )
+
+    def _stage_summary(self, current: _StageRun) -> dict[str, Any]:
+        """The ``stage_log`` row of a stage that has just finished."""
+        progress, best, name = self.progress, self.progress.best, current.stage.name
+        return {
+            "name": name,
+            "epochs_run": progress.stage_epoch,
+            "best_epoch": best["epoch"],
+            "best_val_accuracy": best["val_accuracy"],
+            "kept_previous": best.get("stage", current.index) != current.index,
+            "stopped_early": best["stopped_early"],
+            "train_seconds": sum(
+                r["epoch_seconds"] for r in progress.history if r.get("stage") == name
+            )
+            if self.config.stages
+            else progress.timing["train_seconds"],
+            "cached_encoders": current.data.embedded,
+        }
+
+    # ------------------------------------------------------------------ result
+    def result(self, resumed_from: int) -> FitResult:
+        """The finished run: every parameter trainable again, evaluation mode."""
+        model, progress = self.model, self.progress
+        for param in model.parameters():
+            param.requires_grad_(True)
+        model.eval()
+        timing, best, stage_log = progress.timing, progress.best, progress.stage_log
+        return FitResult(
+            model=model,
+            best_epoch=int(best["epoch"]),
+            best_val_accuracy=float(best["val_accuracy"]),
+            best_val_loss=float(best["val_loss"]),
+            epochs_run=len(progress.history),
+            stopped_early=any(s["stopped_early"] for s in stage_log)
+            if stage_log
+            else bool(best["stopped_early"]),
+            train_seconds=float(timing["train_seconds"]),
+            samples_per_second=float(timing["samples"] / max(timing["step_seconds"], 1e-12)),
+            history=progress.history,
+            best_checkpoint=self.best_path,
+            last_checkpoint=self.last_path,
+            resumed_from_epoch=resumed_from,
+            wrapped_model=self.fmodel,
+            stages=stage_log,
+        )
+
+
 def fit(
     model: MultimodalModel,
     train: MultimodalDataset,
@@ -575,289 +628,42 @@ def fit(
         fabric = build_fabric(config)
     if resume and out_dir is None:
         raise ValueError("resume=True needs out_dir (the directory holding last.ckpt).")
-    out = None if out_dir is None else Path(out_dir)
-    last_path = None if out is None else out / "last.ckpt"
-    best_path = None if out is None else out / "best.ckpt"
     world = fabric.world_size
     if config.batch_size % world:
         raise ValueError(
             f"batch_size {config.batch_size} is not divisible by the {world} processes; "
             "choose a multiple of the number of devices."
         )
-    stages = config.resolved_stages()
-    raw_model = model
-    check_stages(raw_model, config)
-
-    run: dict[str, Any] = {"stage": 0, "stage_epoch": 0, "epoch": 0}
-    best = _fresh_best()
-    history: list[dict[str, Any]] = []
-    timing = {"train_seconds": 0.0, "step_seconds": 0.0, "samples": 0}
-    stage_log: list[dict[str, Any]] = []
-    resumed: Mapping[str, Any] | None = None
-    # last.ckpt, or best.ckpt when last.ckpt is missing or damaged (e.g. a full disk).
-    resume_path = find_resume_checkpoint(out) if resume and out is not None else None
-    if resume_path is not None:
-        resumed = read_checkpoint(resume_path)
-        _check_resume(
-            resumed, config=config, model_config=model_config, extra=extra, path=resume_path
-        )
-        load_state_into(resumed, model=raw_model, source=str(resume_path))
-        run = {
-            "stage": int(resumed["stage"]["index"]),
-            "stage_epoch": int(resumed["stage"]["epoch"]),
-            "epoch": int(resumed["epoch"]),
-        }
-        best = dict(resumed["best"])
-        history = [dict(r) for r in resumed["history"]]
-        timing = dict(resumed["timing"])
-        stage_log = [dict(r) for r in resumed["stage"].get("log", [])]
-        logger.info(
-            "resuming from %s after epoch %d (stage '%s', epoch %d of it)",
-            resume_path,
-            run["epoch"],
-            stages[run["stage"]].name,
-            run["stage_epoch"],
-        )
-    elif resume:
-        logger.warning("resume: no checkpoint in %s; starting a fresh run", out)
-    resumed_from = run["epoch"]
-
-    log = MetricsLog(out, enabled=fabric.is_global_zero, tensorboard=config.tensorboard)
+    check_stages(model, config)
+    trainer = _Trainer(
+        model,
+        train,
+        val,
+        config=config,
+        fabric=fabric,
+        out=None if out_dir is None else Path(out_dir),
+        model_config=model_config,
+        extra=extra,
+        sample_targets=sample_targets,
+    )
+    if resume:
+        trainer.resume()
+    resumed_from = trainer.progress.epoch
+    log = MetricsLog(trainer.out, enabled=fabric.is_global_zero, tensorboard=config.tensorboard)
     bar = tqdm(
         total=config.epochs,
-        initial=run["epoch"],
-        desc=stages[run["stage"]].name,
+        initial=trainer.progress.epoch,
+        desc=trainer.stages[trainer.progress.stage].name,
         unit="epoch",
         disable=not (config.progress and fabric.is_global_zero),
         leave=False,
     )
-    fmodel: Any = None
-    best_state: dict[str, torch.Tensor] | None = None
     try:
-        for index in range(run["stage"], len(stages)):
-            stage = stages[index]
-            scfg = config.for_stage(stage)
-            plan = plan_stage(raw_model, stage)
-            plan.apply(raw_model)
-            optimizer = build_optimizer(raw_model, scfg)
-            scheduler = build_scheduler(optimizer, scfg)
-            # A fresh wrapper per stage: DDP must see which parameters now train. A
-            # wrapper around another module (DDP's, whose reducer hooks sit in reference
-            # cycles) is collected before the next is made; a plain one-device wrapper
-            # holds no hooks, and a full collection costs about 0.33 s per stage.
-            if fmodel is not None:
-                cycles = getattr(fmodel, "module", None) is not raw_model
-                fmodel = None
-                if cycles:
-                    gc.collect()
-            fmodel = fabric.setup_module(raw_model)
-            foptimizer = fabric.setup_optimizers(optimizer)
-            direct = _direct_step(fabric, fmodel, foptimizer, raw_model)
-            if resumed is not None and index == run["stage"]:
-                load_state_into(
-                    resumed,
-                    model=raw_model,
-                    optimizer=optimizer,
-                    scheduler=scheduler,
-                    source=str(resume_path),
-                )
-                restore_rng_states(resumed["rng_states"])
-            else:
-                # A stage that must improve on the previous one starts from its best (the
-                # weights it starts with); any other stage from scratch.
-                carried = dict(best) if stage.improve_on_previous else _fresh_best()
-                best.clear()
-                best.update(carried, bad_epochs=0, finished=False, stopped_early=False)
-                run["stage_epoch"] = 0
-            run["stage"] = index
-            t_stage = time.perf_counter()
-            data = _stage_data(fabric, raw_model, plan, stage, train, val, scfg, sample_targets)
-            bar.set_description(stage.name)
-
-            def state(
-                epoch: int,
-                stage_epoch: int,
-                *,
-                _index: int = index,
-                _stage: StageSpec = stage,
-                _optimizer: Any = optimizer,
-                _scheduler: Any = scheduler,
-            ) -> dict[str, Any]:
-                return {
-                    "model": raw_model,
-                    "optimizer": _optimizer,
-                    "scheduler": _scheduler,
-                    "epoch": epoch,
-                    "stage": {
-                        "index": _index,
-                        "name": _stage.name,
-                        "epoch": stage_epoch,
-                        "count": len(stages),
-                        "log": [dict(r) for r in stage_log],
-                    },
-                    "best": dict(best),
-                    "rng_states": capture_rng_states(),
-                    "config": config.to_dict(),
-                    "model_config": dict(model_config or {}),
-                    "history": [dict(r) for r in history],
-                    "timing": dict(timing),
-                    "extra": dict(extra or {}),
-                }
-
-            if index > 0 and run["stage_epoch"] == 0 and last_path is not None:
-                # The previous stage's best weights, a fresh optimiser: resumable from here.
-                save_checkpoint(fabric, last_path, state(run["epoch"], 0))
-
-            while not best["finished"] and run["stage_epoch"] < scfg.epochs:
-                run["epoch"] += 1
-                run["stage_epoch"] += 1
-                epoch = run["epoch"]
-                t_epoch = time.perf_counter()
-                data.sampler.set_epoch(epoch - 1)
-                train_loss, n_seen, step_seconds = _train_epoch(
-                    fabric,
-                    fmodel,
-                    foptimizer,
-                    data,
-                    raw_model=raw_model,
-                    plan=plan,
-                    stage=stage,
-                    config=scfg,
-                    bar=bar,
-                    direct=direct,
-                )
-                if not math.isfinite(train_loss):
-                    raise FloatingPointError(
-                        f"training loss became {train_loss} in epoch {epoch} (stage "
-                        f"'{stage.name}'); lower the learning rate or check the inputs."
-                    )
-                val_acc, val_loss = validate(
-                    fabric, fmodel, data.val_loader, monitor=stage.monitor, embedded=data.embedded
-                )
-                if fabric.world_size > 1:
-                    # Rank 0's figures drive every process's schedule, best and stop, so
-                    # they can never disagree (BatchNorm statistics are per process).
-                    val_acc, val_loss = fabric.broadcast((val_acc, val_loss), src=0)
-                epoch_seconds = time.perf_counter() - t_epoch
-                lr = current_lr(optimizer)
-                step_scheduler(scheduler, val_accuracy=val_acc)
-                improved = _improved(val_acc, val_loss, best)
-                if improved:
-                    best.update(
-                        epoch=epoch,
-                        stage=index,
-                        val_accuracy=val_acc,
-                        val_loss=val_loss,
-                        bad_epochs=0,
-                    )
-                    if out is None:
-                        best_state = {
-                            k: v.detach().clone() for k, v in raw_model.state_dict().items()
-                        }
-                else:
-                    best["bad_epochs"] += 1
-                stop = scfg.patience > 0 and best["bad_epochs"] >= scfg.patience
-                best["stopped_early"] = bool(stop and run["stage_epoch"] < scfg.epochs)
-                best["finished"] = bool(stop or run["stage_epoch"] >= scfg.epochs)
-                timing["train_seconds"] += epoch_seconds
-                timing["step_seconds"] += step_seconds
-                timing["samples"] += n_seen
-                row = {
-                    "epoch": epoch,
-                    "train_loss": train_loss,
-                    "val_loss": val_loss,
-                    "val_accuracy": val_acc,
-                    "lr": lr,
-                    "best_epoch": best["epoch"],
-                    "samples_per_second": n_seen / max(step_seconds, 1e-12),
-                    "epoch_seconds": epoch_seconds,
-                }
-                if config.stages:
-                    row = {"stage": stage.name, **row}
-                history.append(row)
-                if best["finished"]:
-                    stage_log.append(
-                        {
-                            "name": stage.name,
-                            "epochs_run": run["stage_epoch"],
-                            "best_epoch": best["epoch"],
-                            "best_val_accuracy": best["val_accuracy"],
-                            "kept_previous": best.get("stage", index) != index,
-                            "stopped_early": best["stopped_early"],
-                            "train_seconds": sum(
-                                r["epoch_seconds"] for r in history if r.get("stage") == stage.name
-                            )
-                            if config.stages
-                            else timing["train_seconds"],
-                            "cached_encoders": data.embedded,
-                        }
-                    )
-                # Best first, then last: a kill between the two leaves last.ckpt one epoch
-                # behind, and the resumed run recomputes (and rewrites) the same best.ckpt.
-                if improved and best_path is not None:
-                    save_checkpoint(fabric, best_path, state(epoch, run["stage_epoch"]))
-                if last_path is not None:
-                    save_checkpoint(fabric, last_path, state(epoch, run["stage_epoch"]))
-                log.write(history)
-                bar.update(1)
-                bar.set_postfix(
-                    loss=f"{train_loss:.4f}",
-                    val_acc=f"{val_acc:.4f}",
-                    best=best["epoch"],
-                    refresh=True,
-                )
-                # The progress bar already shows this; without it, log it at INFO.
-                logger.log(
-                    logging.INFO if bar.disable and fabric.is_global_zero else logging.DEBUG,
-                    "%sepoch %d/%d: train_loss %.4f val_loss %.4f val_acc %.4f%s",
-                    f"[{stage.name}] " if config.stages else "",
-                    epoch,
-                    bar.total,
-                    train_loss,
-                    val_loss,
-                    val_acc,
-                    " *" if improved else "",
-                )
-            if best["epoch"] == 0:
-                raise RuntimeError(
-                    f"stage '{stage.name}' finished without a single validated epoch."
-                )
-            best_state = _load_stage_best(
-                raw_model, best_path=best_path, best_state=best_state, best=best, index=index
-            )
-            logger.debug(
-                "stage '%s' done in %.1f s: best epoch %d, val_acc %.4f",
-                stage.name,
-                time.perf_counter() - t_stage,
-                best["epoch"],
-                best["val_accuracy"],
-            )
+        trainer.run(bar, log)
     finally:
         bar.close()
         log.close()
-
-    for param in raw_model.parameters():
-        param.requires_grad_(True)
-    raw_model.eval()
-    samples_per_second = timing["samples"] / max(timing["step_seconds"], 1e-12)
-    return FitResult(
-        model=raw_model,
-        best_epoch=int(best["epoch"]),
-        best_val_accuracy=float(best["val_accuracy"]),
-        best_val_loss=float(best["val_loss"]),
-        epochs_run=len(history),
-        stopped_early=any(s["stopped_early"] for s in stage_log)
-        if stage_log
-        else bool(best["stopped_early"]),
-        train_seconds=float(timing["train_seconds"]),
-        samples_per_second=float(samples_per_second),
-        history=history,
-        best_checkpoint=best_path,
-        last_checkpoint=last_path,
-        resumed_from_epoch=resumed_from,
-        wrapped_model=fmodel,
-        stages=stage_log,
-    )
+    return trainer.result(resumed_from)
 
 
 def _load_stage_best(

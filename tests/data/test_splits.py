@@ -58,6 +58,46 @@ def test_split_group_disjoint() -> None:
     assert not sets["val"] & sets["test"]
 
 
+def _uneven_groups() -> MultimodalDataset:
+    # One speaker with a quarter of the data, nearly all of one class (like MUStARD's
+    # largest speaker), and twenty small mixed ones.
+    rng = np.random.default_rng(2)
+    big = np.zeros(160, dtype=np.int64)
+    big_y = (rng.random(160) < 0.8).astype(np.int64)
+    small = np.repeat(np.arange(1, 21), 24)
+    small_y = rng.integers(0, 2, size=small.size)
+    g, y = np.concatenate([big, small]), np.concatenate([big_y, small_y])
+    x = rng.normal(size=(y.size, 3)).astype(np.float32)
+    return MultimodalDataset([x, x], y, groups=g)
+
+
+def test_group_split_stays_near_its_fractions_when_one_group_is_large() -> None:
+    # A group larger than a split's target is passed over rather than taken whole; the
+    # class mix of each split stays near the data's.
+    ds = _uneven_groups()
+    y, n = ds.labels.numpy(), len(ds)
+    overall = np.bincount(y) / n
+    for seed in range(10):
+        idx = split_indices(ds, val_size=0.15, test_size=0.15, random_state=seed)
+        for key in ("val", "test"):
+            assert 0.10 * n <= idx[key].size <= 0.21 * n, (seed, key, idx[key].size)
+            share = np.bincount(y[idx[key]], minlength=2) / idx[key].size
+            assert np.abs(share - overall).max() < 0.2, (seed, key, share)
+    # Different seeds still give different splits.
+    tests = {tuple(split_indices(ds, random_state=s)["test"][:5]) for s in range(5)}
+    assert len(tests) > 1
+
+
+def test_group_split_of_equal_groups_takes_one_group_per_split() -> None:
+    # Six equal, class-balanced groups (AV-digits' speakers): a 15% split is one group.
+    y = np.tile(np.arange(3), 200)
+    g = np.repeat(np.arange(6), 100)
+    ds = MultimodalDataset([np.zeros((600, 2), np.float32)] * 2, y, groups=g)
+    for seed in range(5):
+        idx = split_indices(ds, val_size=0.15, test_size=0.15, random_state=seed)
+        assert [np.unique(g[idx[k]]).size for k in ("train", "val", "test")] == [4, 1, 1]
+
+
 def test_split_predefined_test_is_kept_and_val_carved_from_train() -> None:
     ds0 = _dataset()
     official = {"train": np.arange(0, 450), "test": np.arange(450, 600)}

@@ -41,9 +41,23 @@ def _stratified_take(
 
 
 def _group_take(
-    groups: np.ndarray, pool: np.ndarray, fraction: float, rng: np.random.Generator
+    groups: np.ndarray,
+    labels: np.ndarray,
+    pool: np.ndarray,
+    fraction: float,
+    rng: np.random.Generator,
 ) -> np.ndarray:
-    """Take whole groups from ``pool`` until about ``fraction`` of it is taken."""
+    """Take whole groups from ``pool`` so that about ``fraction`` of it is taken, with
+    about its class proportions.
+
+    The groups are visited once in a seeded random order, and each is taken when that
+    lowers ``e + sum_c |p_c - q_c|``: ``e`` is the relative distance of the samples taken
+    from the target (counted twice above it, as an overshoot takes from training; 1 when
+    nothing is taken), ``p`` their class shares and ``q`` the pool's. So a group far
+    larger than the target, or one made mostly of one class, is passed over, and
+    different seeds give different splits. At least one group is taken (the least costly
+    alone when none is better than nothing) and at least one is left.
+    """
     ids = np.unique(groups[pool])
     if ids.size < 2:
         raise ValueError(
@@ -51,15 +65,31 @@ def _group_take(
             "pass group_disjoint=False or provide more groups."
         )
     ids = ids[rng.permutation(ids.size)]
-    sizes = np.array([(groups[pool] == g).sum() for g in ids])
+    n_classes = int(labels[pool].max()) + 1
+    counts = np.stack(
+        [np.bincount(labels[pool][groups[pool] == g], minlength=n_classes) for g in ids]
+    )  # (G, C)
+    share = counts.sum(0) / pool.size
     target = fraction * pool.size
-    chosen, total = [], 0
-    for g, s in zip(ids, sizes, strict=True):
-        if total >= target or len(chosen) == ids.size - 1:
+
+    def cost(taken: np.ndarray) -> float:
+        n = taken.sum()
+        if n == 0:
+            return 1.0  # nothing taken: the size term alone
+        excess = (n - target) / target
+        return (2.0 * excess if excess > 0 else -excess) + np.abs(taken / n - share).sum()
+
+    chosen: list[int] = []
+    taken = np.zeros(n_classes, dtype=np.int64)
+    for k in range(ids.size):
+        if len(chosen) == ids.size - 1:
             break
-        chosen.append(g)
-        total += s
-    return np.sort(pool[np.isin(groups[pool], chosen)])
+        if cost(taken + counts[k]) < cost(taken):
+            chosen.append(k)
+            taken = taken + counts[k]
+    if not chosen:  # no group alone is better than none: take the least costly one
+        chosen = [int(np.argmin([cost(c) for c in counts]))]
+    return np.sort(pool[np.isin(groups[pool], ids[chosen])])
 
 
 def _check_classes(labels: np.ndarray, idx: np.ndarray, n_classes: int, split: str) -> None:
@@ -118,7 +148,7 @@ def split_indices(
 
     def take(pool: np.ndarray, fraction: float) -> np.ndarray:
         if groups is not None:
-            return _group_take(groups, pool, fraction, rng)
+            return _group_take(groups, labels, pool, fraction, rng)
         return _stratified_take(labels, pool, fraction, rng)
 
     predefined = dataset.predefined_split if use_predefined else None

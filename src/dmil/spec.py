@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from typing import Any
 
 from dmil.training.config import TrainConfig
 from dmil.training.stages import scale_stages
+from dmil.utils import did_you_mean
 
 __all__ = [
     "INTERACTION_SOURCES",
@@ -69,8 +69,7 @@ def check_keys(values: Mapping[str, Any], known: Sequence[str], *, where: str) -
         raise ValueError(f"{where}: expected a mapping of settings, found {values!r}.")
     for key in values:
         if key not in known:
-            close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
+            hint = did_you_mean(key, known)
             raise ValueError(f"{where}: unknown key '{key}'.{hint} Valid keys: {', '.join(known)}.")
 
 
@@ -242,11 +241,9 @@ class ModelSpec:
             method = self.method.replace("_", "-")
             known = available_methods()
             if method not in known:
-                close = difflib.get_close_matches(method, known, n=1)
-                hint = f" Did you mean '{close[0]}'?" if close else ""
                 raise ValueError(
                     f"model.method: unknown method '{self.method}'; known methods: "
-                    f"{', '.join(known)}.{hint}"
+                    f"{', '.join(known)}.{did_you_mean(method, known)}"
                 )
             object.__setattr__(self, "method", method)
         encoder = self.encoder
@@ -262,11 +259,9 @@ class ModelSpec:
         known_enc = available_encoders()
         for name in (encoder,) if isinstance(encoder, str) else encoder:
             if name not in known_enc:
-                close = difflib.get_close_matches(str(name), known_enc, n=1)
-                hint = f" Did you mean '{close[0]}'?" if close else ""
                 raise ValueError(
                     f"model.encoder: unknown encoder '{name}'; known encoders: "
-                    f"{', '.join(known_enc)}.{hint}"
+                    f"{', '.join(known_enc)}.{did_you_mean(name, known_enc)}"
                 )
         object.__setattr__(self, "encoder", encoder)
         dim = self.embed_dim

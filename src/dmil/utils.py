@@ -40,6 +40,7 @@ __all__ = [
     "check_free_space",
     "check_random_state",
     "check_terminated",
+    "close_names",
     "did_you_mean",
     "file_sha256",
     "format_bytes",
@@ -471,14 +472,42 @@ def raise_on_sigterm(signals: Iterable[int] = (signal.SIGTERM,)) -> Iterator[Non
 
 
 # ------------------------------------------------------------------- names
-def did_you_mean(name: object, known: Iterable[str]) -> str:
-    """``" Did you mean 'joint'?"`` for the closest of ``known`` names (``difflib``), or
-    ``""`` when none is close; append it to an "unknown name" message."""
+#: Names users often write for a setting, and the setting's name here.
+_ALIASES: dict[str, str] = {
+    "learning-rate": "lr",
+    "learningrate": "lr",
+    "num-epochs": "epochs",
+    "n-epochs": "epochs",
+    "max-epochs": "epochs",
+    "batchsize": "batch_size",
+    "wd": "weight_decay",
+    "early-stopping": "patience",
+    "optim": "optimizer",
+    "device": "accelerator",
+}
+
+
+def close_names(name: object, known: Iterable[str], *, n: int = 2) -> list[str]:
+    """The ``known`` names closest to ``name``: compared without case and with ``_`` as
+    ``-`` (``difflib``), plus the setting a common alias stands for (``learning_rate``
+    -> ``lr``)."""
     import difflib
 
     key = str(name).lower().replace("_", "-")
     choices = {str(k).lower().replace("_", "-"): str(k) for k in known}
-    close = difflib.get_close_matches(key, list(choices), n=2, cutoff=0.6)
+    if key in choices:
+        return [choices[key]]
+    alias = _ALIASES.get(key)
+    if alias is not None and alias in set(choices.values()):
+        return [alias]
+    return [choices[c] for c in difflib.get_close_matches(key, list(choices), n=n, cutoff=0.6)]
+
+
+def did_you_mean(name: object, known: Iterable[str]) -> str:
+    """``" Did you mean 'joint'?"`` for the closest of ``known`` names
+    (:func:`close_names`), or ``""`` when none is close; append it to an "unknown name"
+    message."""
+    close = close_names(name, known)
     if not close:
         return ""
-    return " Did you mean " + " or ".join(f"'{choices[c]}'" for c in close) + "?"
+    return " Did you mean " + " or ".join(f"'{c}'" for c in close) + "?"

@@ -84,6 +84,13 @@ def test_dmil_explain_agrees_with_predictions_csv(tmp_path, capsys):
     assert sum(summary["counts"].values()) == 60
     assert sum(map(sum, summary["confusion"])) == 60
     assert summary["confusion_axes"] == ["component_names", "types"]
+    # The agreement and its constant-gate baseline follow from the rows: the share of
+    # samples whose dominant component is their type, and the largest type share.
+    types = [r["interaction"] for r in rows]
+    assert summary["agreement"] == pytest.approx(
+        sum(r["dominant"] == t for r, t in zip(rows, types, strict=True)) / 60
+    )
+    assert summary["constant_agreement"] == pytest.approx(max(map(types.count, types)) / 60)
     for k, component in enumerate(summary["component_names"]):  # rows: dominant component
         assert sum(summary["confusion"][k]) == sum(r["dominant"] == component for r in rows)
     written = {

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -387,6 +388,32 @@ def test_train_read_only_out_fails_before_training(tmp_path, capsys):
         _assert_failed(code, err, "train", "read-only", str(out))
         assert not out.exists()
     assert time.monotonic() - start < 60
+
+
+def test_train_true_interactions_without_truth_fail_before_training(tmp_path, capsys):
+    # Asking for interaction truth the data lack used to fail after the last epoch and
+    # leave checkpoints behind that blocked the corrected rerun.
+    npz = tmp_path / "plain.npz"
+    np.savez(npz, **_npz(80))
+    out = tmp_path / "run"
+    args = ["train", "--data", str(npz), "--method", "joint", "--epochs", "2", "--no-progress"]
+    code, err = _cli([*args, "--interactions", "true", "--out", str(out)], capsys)
+    _assert_failed(code, err, "train", "no per-sample interaction truth", "--interactions")
+    assert not out.exists() or not any(out.iterdir())
+    # The corrected rerun trains; the file's float64 features (NumPy's default) enter the
+    # float32 encoders in their dtype.
+    code, err = _cli([*args, "--out", str(out)], capsys)
+    assert code == 0, err
+
+
+def test_resume_with_other_data_names_only_what_differs(trained, tmp_path, capsys):
+    run = tmp_path / "copy"
+    shutil.copytree(trained, run)
+    args = _train_args(run, "--resume")
+    args[args.index("n_samples=200")] = "n_samples=240"
+    code, err = _cli(args, capsys)
+    line = _assert_failed(code, err, "train", "cannot resume", "n_samples: checkpoint 200")
+    assert "requested 240" in line and len(line) < 600, line
 
 
 def test_train_read_only_existing_out(tmp_path, capsys):

@@ -4,6 +4,7 @@ embedded images, atomic replacement, interruption, --config precedence and repla
 from __future__ import annotations
 
 import base64
+import csv
 import html
 import io
 import json
@@ -208,3 +209,18 @@ def test_report_composition_text_names_the_types_it_shows(n_modalities, types, e
     text = _composition({"composition": comp, "dataset": dataset}, [])[1][1]
     assert expected in text
     assert ("that pair" in text) == (n_modalities > 2)
+
+
+def test_run_report_states_the_majority_class_baseline(report):
+    # Beside 1/C, the report gives what always predicting the test split's most frequent
+    # class scores (on imbalanced test splits that is the bar a method must clear).
+    results = json.loads((report / "results.json").read_text())
+    with open(report / "runs" / "joint" / "seed0" / "predictions.csv", newline="") as fh:
+        labels = [int(row["label"]) for row in csv.DictReader(fh)]
+    majority = max(labels.count(c) for c in set(labels)) / len(labels)
+    assert results["dataset"]["majority_test"] == pytest.approx(majority)
+    text = (report / "report.md").read_text()
+    if majority > 1 / results["dataset"]["n_classes"] + 0.005:
+        assert f"most frequent class scores {majority:.3f}" in text
+    else:
+        assert "most frequent class" not in text

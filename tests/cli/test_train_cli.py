@@ -60,12 +60,24 @@ def test_train_writes_the_documented_run_files(trained):
     assert m["data"]["options"] == {"n_samples": 400, "random_state": 2}
     with open(trained / "predictions.csv") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["index", "label", "prediction", "pred_x1", "pred_x2", "interaction"]
+    assert list(rows[0]) == [
+        *("index", "label", "prediction", "pred_x1", "pred_x2", "ref_x1", "ref_x2"),
+        "interaction",
+    ]
     assert len(rows) == 60
     acc = sum(r["label"] == r["prediction"] for r in rows) / len(rows)
     assert acc == test["accuracy"]
     for name, value in test["per_modality_accuracy"].items():
         assert sum(r["label"] == r[f"pred_{name}"] for r in rows) / len(rows) == value
+    # Both synergy indicators follow from the file: right where every unimodal
+    # prediction (the shared reference's, or the method's own) is wrong.
+    for prefix, key in (("ref_", "synergy_indicator"), ("pred_", "synergy_indicator_own")):
+        hits = [
+            r["label"] == r["prediction"]
+            and all(r[f"{prefix}{m}"] != r["label"] for m in ("x1", "x2"))
+            for r in rows
+        ]
+        assert sum(hits) / len(rows) == pytest.approx(test[key])
 
 
 def test_evaluate_reproduces_the_test_metrics_exactly(trained, tmp_path, capsys):

@@ -124,6 +124,14 @@ def test_result_files(tmp_path):
         rows = list(csv.DictReader(fh))
     assert rows[0]["index"] == "100" and rows[3]["interaction"] == "S"
     assert [int(r["pred_b"]) for r in rows] == preds.modality_pred[1].tolist()
+    assert "ref_a" not in rows[0]
+    reference = np.stack([preds.labels, 1 - preds.labels])  # (M, N)
+    write_predictions(tmp_path / "r.csv", preds, indices=np.arange(8), reference=reference)
+    with open(tmp_path / "r.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["ref_b"]) for r in rows] == reference[1].tolist()
+    with pytest.raises(ValueError, match="reference: expected shape"):
+        write_predictions(tmp_path / "s.csv", preds, indices=np.arange(8), reference=reference[:1])
     write_json(tmp_path / "m.json", {"a": np.float32(0.5), "b": math.nan, "c": (1, 2)})
     assert json.loads((tmp_path / "m.json").read_text()) == {"a": 0.5, "b": None, "c": [1, 2]}
     with pytest.raises(ValueError, match="expected 8 dataset indices"):

@@ -366,6 +366,13 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     raw = summary["raw"]
+
+    def _nats(values: dict[str, float], sep: str = "  ") -> str:
+        # Four decimals, without a sign on values that round to zero ("-0.0000").
+        return sep.join(
+            f"{k}={0.0 if abs(values[k]) < 5e-5 else values[k]:.4f}" for k in ("R", "U1", "U2", "S")
+        )
+
     print(
         f"{data.name}: {summary['n_samples']} {summary['evaluated_on']} samples, "
         f"measure {summary['measure']}, {summary['seconds']:.1f} s"
@@ -373,17 +380,11 @@ def _run(args: argparse.Namespace) -> int:
     lead = "  best pair per sample: " if "pairs" in summary else "  "
     print(
         lead
-        + "  ".join(f"{k}={summary[k]:.4f}" for k in ("R", "U1", "U2", "S"))
-        + (
-            ""
-            if not summary["adjusted"]
-            else "  (LSMI-adjusted; raw "
-            + " ".join(f"{k}={raw[k]:.4f}" for k in ("R", "U1", "U2", "S"))
-            + ")"
-        )
+        + _nats(summary)
+        + ("" if not summary["adjusted"] else "  (LSMI-adjusted; raw " + _nats(raw, " ") + ")")
     )
     for name, pair in summary.get("pairs", {}).items():
-        print(f"  {name}: " + "  ".join(f"{k}={pair[k]:.4f}" for k in ("R", "U1", "U2", "S")))
+        print(f"  {name}: " + _nats(pair))
     if summary.get("reference"):
         ref = summary["reference"]
         what = (
@@ -391,9 +392,7 @@ def _run(args: argparse.Namespace) -> int:
             if ref["comparable"].startswith("yes")
             else "BROJA of a coarse discretisation (a different quantity, not comparable)"
         )
-        print(
-            f"  reference {what}: " + "  ".join(f"{k}={ref[k]:.4f}" for k in ("R", "U1", "U2", "S"))
-        )
+        print(f"  reference {what}: " + _nats(ref))
     if "confusion" in summary:
         print(f"  dominant = true mechanism on {summary['confusion']['accuracy']:.1%} of samples")
     print(f"  wrote {out}")

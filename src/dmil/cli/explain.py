@@ -174,7 +174,12 @@ def run(args: argparse.Namespace) -> int:
     agreement = explanation.agreement
     print(
         f"explained {preds.labels.size} test samples ({used} interaction types); gate agreement "
-        + ("n/a" if agreement is None else f"{agreement:.3f}")
+        + (
+            "n/a"
+            if agreement is None
+            else f"{agreement:.3f} (a gate always on one component: "
+            f"{explanation.constant_agreement:.3f})"
+        )
         + f"\n  written to {out}"
     )
     return 0

@@ -7,7 +7,6 @@ imported (``dmil.data`` imports them all).
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import inspect
 import os
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dmil.data.container import MultimodalDataset
+from dmil.utils import close_names
 
 __all__ = [
     "DatasetInfo",
@@ -114,7 +114,7 @@ def unknown_dataset_message(name: str) -> str:
             "--data FILE (or dmil.data.read_dataset(path) from Python)."
         )
     else:
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        close = close_names(name, known, n=3)
         text += f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ";"
     return f"{text} known datasets: {', '.join(known)}."
 

@@ -476,8 +476,15 @@ def execute_experiment(
     seed_everything(config.seed)
     model = _build_model(model_config)
     # Stage mistakes fail here, before the interaction estimator runs, an earlier run is
-    # removed or spec.yaml is written, so a corrected rerun finds the directory as it was.
+    # removed or spec.yaml is written, so a corrected rerun finds the directory as it was;
+    # so does asking for interaction truth the data do not have.
     check_stages(model, config)
+    if test_interactions is None and spec.data.interactions == "true" and not splits.test.has_truth:
+        raise ValueError(
+            f"interactions 'true': dataset '{spec.data.name}' has no per-sample interaction "
+            "truth; use --interactions estimated (or auto, which estimates them where the "
+            "data have no truth)."
+        )
     if out is not None and overwrite:
         out = prepare_out_dir(out, overwrite=True)
     if out is not None:
@@ -525,7 +532,11 @@ def execute_experiment(
         metrics = _metrics(spec, preds, labels, source, result, fabric, model_config, reference)
         if out is not None:
             write_predictions(
-                out / "predictions.csv", preds, indices=splits.indices["test"], interactions=labels
+                out / "predictions.csv",
+                preds,
+                indices=splits.indices["test"],
+                interactions=labels,
+                reference=reference,
             )
             write_json(out / "metrics.json", metrics)
             record_sha256(out / "metrics.csv", out / SPEC_FILE)

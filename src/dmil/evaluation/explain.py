@@ -49,6 +49,10 @@ class Explanation:
     agreement : float or None
         Share of samples whose dominant component stands for their type
         (:func:`component_type`); ``None`` when no component stands for a type.
+    constant_agreement : float or None
+        The agreement of a gate that always puts its largest weight on one component,
+        the best such component (the share of the most common type a component stands
+        for): the level ``agreement`` must exceed to show that the gate follows the types.
     """
 
     component_names: tuple[str, ...]
@@ -58,6 +62,7 @@ class Explanation:
     counts: dict[str, int]
     confusion: np.ndarray
     agreement: float | None
+    constant_agreement: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types (for JSON)."""
@@ -71,6 +76,7 @@ class Explanation:
             # whose type is types[t].
             "confusion_axes": ["component_names", "types"],
             "agreement": self.agreement,
+            "constant_agreement": self.constant_agreement,
         }
 
 
@@ -113,11 +119,11 @@ def explain(predictions: Predictions, interactions: Sequence[str]) -> Explanatio
     for k, t in zip(dominant_idx, kinds, strict=True):
         confusion[k, types.index(t)] += 1
     mapped = [component_type(c, types) for c in dominant]
-    agreement = (
-        float(np.mean([m == t for m, t in zip(mapped, kinds, strict=True)]))
-        if any(component_type(c, types) is not None for c in names)
-        else None
-    )
+    standing = [component_type(c, types) for c in names]
+    agreement = constant = None
+    if any(t is not None for t in standing):
+        agreement = float(np.mean([m == t for m, t in zip(mapped, kinds, strict=True)]))
+        constant = max(float(np.mean(kinds == t)) for t in standing if t is not None)
     return Explanation(
         component_names=names,
         types=types,
@@ -126,6 +132,7 @@ def explain(predictions: Predictions, interactions: Sequence[str]) -> Explanatio
         counts=counts,
         confusion=confusion,
         agreement=agreement,
+        constant_agreement=constant,
     )
 
 

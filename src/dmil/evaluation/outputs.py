@@ -150,12 +150,15 @@ def write_predictions(
     *,
     indices: Sequence[int] | np.ndarray,
     interactions: Sequence[str] | None = None,
+    reference: np.ndarray | None = None,
 ) -> Path:
     """Write one CSV row per sample, atomically.
 
     Columns: ``index`` (position in the full dataset), ``label``, ``prediction``,
-    ``pred_<modality>`` per modality (empty when the model has no unimodal outputs) and
-    ``interaction`` (empty when unknown).
+    ``pred_<modality>`` per modality (the model's own unimodal heads; empty when it has
+    none), ``ref_<modality>`` per modality when ``reference`` is given (the shared
+    unimodal reference predictions, shape ``(M, N)``, that ``synergy_indicator`` is
+    measured against) and ``interaction`` (empty when unknown).
     """
     target = Path(path)
     n = predictions.labels.size
@@ -165,7 +168,16 @@ def write_predictions(
     if interactions is not None and len(interactions) != n:
         raise ValueError(f"interactions: expected {n} labels, found {len(interactions)}.")
     names = list(predictions.modality_names)
-    header = ["index", "label", "prediction", *[f"pred_{m}" for m in names], "interaction"]
+    refs: list[str] = []
+    if reference is not None:
+        reference = np.asarray(reference)
+        if reference.shape != (len(names), n):
+            raise ValueError(
+                f"reference: expected shape ({len(names)}, {n}), found {reference.shape}."
+            )
+        refs = [f"ref_{m}" for m in names]
+    header = ["index", "label", "prediction", *[f"pred_{m}" for m in names], *refs]
+    header.append("interaction")
     with atomic_path(target) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
@@ -181,6 +193,7 @@ def write_predictions(
                     int(predictions.labels[i]),
                     int(predictions.y_pred[i]),
                     *mods,
+                    *([] if reference is None else [int(v) for v in reference[:, i]]),
                     "" if interactions is None else interactions[i],
                 ]
             )

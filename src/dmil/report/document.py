@@ -187,7 +187,15 @@ def _findings(results: Mapping[str, Any]) -> list[str]:
                     f"{t} samples: best {tied_top} ({_pm(top[1])}), "
                     f"lowest {tied_low} ({_pm(worst[1])})."
                 )
-    items.append(f"Chance level: {fmt(1.0 / results['dataset']['n_classes'])}.")
+    card = results["dataset"]
+    chance = f"Chance level: {fmt(1.0 / card['n_classes'])}"
+    majority = card.get("majority_test")
+    if majority is not None and majority > 1.0 / card["n_classes"] + 0.005:
+        chance += (
+            f"; always predicting the test split's most frequent class scores {fmt(majority)}"
+            + (" (mean over seeds)" if len(results["seeds"]) > 1 else "")
+        )
+    items.append(chance + ".")
     return items
 
 
@@ -219,7 +227,13 @@ def _gate(results: Mapping[str, Any], figures: Sequence[str]) -> list[Block]:
             (
                 "p",
                 "The dominant component names the sample's type on "
-                f"{_pm(gate['agreement'])} of the test samples.",
+                f"{_pm(gate['agreement'])} of the test samples"
+                + (
+                    f"; a gate that always chose the same component would reach "
+                    f"{_pm(gate['constant_agreement'])}."
+                    if gate.get("constant_agreement") is not None
+                    else "."
+                ),
             )
         )
     return blocks

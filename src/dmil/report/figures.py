@@ -107,9 +107,15 @@ def plot_accuracy(results: Mapping[str, Any], path: str | os.PathLike[str]) -> P
             linewidth=0.5,
             label=method,
         )
-    n_classes = results["dataset"]["n_classes"]
-    ax.axhline(1.0 / n_classes, color="black", linestyle=":", linewidth=1)
-    ax.text(-0.45, 1.0 / n_classes + 0.015, "chance", va="bottom", fontsize=8)
+    card = results["dataset"]
+    lines = [(1.0 / card["n_classes"], "chance", ":")]
+    majority = card.get("majority_test")
+    if majority is not None and majority > lines[0][0] + 0.005:
+        lines.append((majority, "majority\nclass", "--"))
+    for level, label, style in lines:
+        ax.axhline(level, color="black", linestyle=style, linewidth=1)
+        # Labelled to the right of the axes, where no bar is.
+        ax.text(1.01, level, label, transform=ax.get_yaxis_transform(), va="center", fontsize=8)
     ax.set_xticks(x, groups)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("test accuracy")

@@ -127,7 +127,7 @@ def plot_dominant_by_class(
         left=0.6 / width,
         right=1 - 0.75 / width,
         bottom=min(0.45, 0.12 + (0.018 * longest if rotate else 0.0)),
-        top=0.9,
+        top=0.86,
     )
     ax = fig.add_subplot(1, 1, 1)
     bottom = np.zeros(len(classes))
@@ -143,7 +143,7 @@ def plot_dominant_by_class(
     ax.set_xlabel("class")
     ax.set_ylabel("share of samples")
     ax.set_title(
-        title or f"Dominant interaction per class ({table.measure}; all: {overall})", fontsize=9
+        title or f"Dominant interaction per class\n({table.measure}; all: {overall})", fontsize=9
     )
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     return _save(fig, path)

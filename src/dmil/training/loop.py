@@ -202,12 +202,32 @@ def _check_resume(
             "Resume with the stored settings or start a new run with --overwrite."
         )
     for what, requested_part in (("model_config", model_config), ("extra", extra)):
-        if dict(_current_stage_fields(content[what])) != dict(requested_part or {}):
+        found = dict(_current_stage_fields(content[what]))
+        wanted = dict(requested_part or {})
+        if found != wanted:
+            listed = "; ".join(_differences(found, wanted, what))
             raise ValueError(
-                f"cannot resume from {path}: {what} differs (checkpoint {content[what]!r}, "
-                f"requested {dict(requested_part or {})!r}). Resume with the same dataset, "
+                f"cannot resume from {path}: {listed}. Resume with the same dataset, "
                 "method and model settings, or start a new run with --overwrite."
             )
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _differences(found: Any, wanted: Any, key: str) -> list[str]:
+    """``"key.sub: checkpoint X, requested Y"`` for each leaf where two nested mappings
+    differ (the first few)."""
+    if isinstance(found, Mapping) and isinstance(wanted, Mapping):
+        out: list[str] = []
+        for name in sorted(set(found) | set(wanted), key=str):
+            a, b = found.get(name, "<absent>"), wanted.get(name, "<absent>")
+            if a != b:
+                out += _differences(a, b, f"{key}.{name}")
+        return out[:5]
+    return [f"{key}: checkpoint {_short(found)}, requested {_short(wanted)}"]
 
 
 @dataclass
@@ -317,6 +337,8 @@ class _Trainer:
             self.stages[self.progress.stage].name,
             self.progress.stage_epoch,
         )
+        if self.progress.stage == len(self.stages) - 1 and self.progress.best["finished"]:
+            logger.info("the run in %s is complete: nothing is left to train", self.out)
 
     # ------------------------------------------------------------------ stages
     def run(self, bar: Any, log: MetricsLog) -> None:

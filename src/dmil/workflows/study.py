@@ -243,6 +243,9 @@ def gate_summary(explanation: Any) -> dict[str, Any]:
         "counts": [int(explanation.counts[t]) for t in types],
         "confusion": confusion.T.tolist(),
         "agreement": None if explanation.agreement is None else float(explanation.agreement),
+        "constant_agreement": None
+        if explanation.constant_agreement is None
+        else float(explanation.constant_agreement),
     }
 
 
@@ -264,6 +267,7 @@ def _merge_gates(gates: list[dict[str, Any]]) -> dict[str, Any] | None:
             confusion[k] += np.asarray(g["confusion"][i], dtype=int)
     mean = weights / np.maximum(counts, 1)[:, None]
     agreement = [g["agreement"] for g in gates]
+    constant = [g.get("constant_agreement") for g in gates]
     return {
         "components": comps,
         "types": types,
@@ -271,6 +275,7 @@ def _merge_gates(gates: list[dict[str, Any]]) -> dict[str, Any] | None:
         "counts": counts.astype(int).tolist(),
         "confusion": confusion.tolist(),
         "agreement": mean_std(agreement) if any(a is not None for a in agreement) else None,
+        "constant_agreement": mean_std(constant) if any(a is not None for a in constant) else None,
         "seeds": len(gates),
     }
 
@@ -303,6 +308,12 @@ def _curve(history: list[dict[str, Any]]) -> dict[str, list[Any]]:
     curve = {k: [row.get(k) for row in history] for k in keys}
     curve["stage"] = [row.get("stage") for row in history]
     return curve
+
+
+def _majority_share(test: Any) -> float:
+    """The accuracy of always predicting the test split's most frequent class."""
+    counts = np.bincount(test.labels.numpy(), minlength=int(test.n_classes))
+    return float(counts.max() / counts.sum())
 
 
 def _dataset_card(data: Any, splits: Any, spec: ExperimentSpec) -> dict[str, Any]:
@@ -384,6 +395,7 @@ def run_study(
     device = "cpu" if device == "auto" else device
     t_start = time.perf_counter()
     per_seed, runs, gates, curves, card = [], {m: [] for m in plan.methods}, [], {}, None
+    majority: list[float] = []
     gate_note = "no method with a gate (dmil) was trained"
     effective: dict[str, Any] = {}
     for seed in plan.seeds:
@@ -394,6 +406,7 @@ def run_study(
         splits = load_splits(data_spec, data=data)
         inter = _interactions(splits, source=data_spec.interactions, seed=seed, device=device)
         per_seed.append(inter)
+        majority.append(_majority_share(splits.test))
         if card is None:
             card = _dataset_card(data, splits, plan.spec.replace(data=data_spec))
         progress.end()
@@ -419,6 +432,7 @@ def run_study(
                     )
             progress.end()
     gate_methods = [m for m in plan.methods if m.startswith("dmil")]
+    card["majority_test"] = float(np.mean(majority))
     return {
         "title": f"dmil run on {card['name']}",
         "created_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

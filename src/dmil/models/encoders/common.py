@@ -88,8 +88,8 @@ class Encoder(nn.Module):
     """Base class of the registered encoders.
 
     Subclasses set up their layers and implement :meth:`encode`; :meth:`forward` checks
-    that the batch has the per-sample shape the encoder was built for and casts integer
-    inputs (discrete codes) to floating point.
+    that the batch has the per-sample shape the encoder was built for and casts inputs of
+    another dtype (integer codes, float64 features) to the dtype of its weights.
 
     Parameters
     ----------
@@ -120,8 +120,12 @@ class Encoder(nn.Module):
                 f"inputs of shape (B, {', '.join(map(str, self.input_shape))}); found a batch "
                 f"of shape {tuple(x.shape)}. Rebuild the encoder with the data's shape."
             )
-        if not x.is_floating_point():
-            x = x.to(torch.get_default_dtype())
+        weight = next(self.parameters(), None)
+        dtype = torch.get_default_dtype() if weight is None else weight.dtype
+        if x.dtype != dtype:
+            # Integer codes, float64 features (NumPy's default) and the like enter in the
+            # weights' dtype, so the layers never see mixed dtypes.
+            x = x.to(dtype)
         return self.encode(x)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract

@@ -92,3 +92,14 @@ def test_spec_override_file_replaces_the_dataset():
 def test_merge_dicts_replaces_lists_and_merges_mappings():
     out = merge_dicts({"a": {"x": 1, "y": [1, 2]}, "b": 1}, {"a": {"y": [3]}, "c": 2})
     assert out == {"a": {"x": 1, "y": [3]}, "b": 1, "c": 2}
+
+
+def test_close_names_ignore_case_and_know_common_aliases():
+    from dmil.utils import close_names, did_you_mean
+
+    assert close_names("ROSMAP", ["rosmap", "ccv"]) == ["rosmap"]
+    assert close_names("learning_rate", ["lr", "epochs"]) == ["lr"]
+    assert close_names("wd", ["weight-decay", "lr"]) == ["weight-decay"]
+    # An alias joins the spelling matches instead of hiding them.
+    assert close_names("device", ["accelerator", "devices"]) == ["accelerator", "devices"]
+    assert close_names("zzz", ["lr"]) == [] and did_you_mean("zzz", ["lr"]) == ""

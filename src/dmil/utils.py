@@ -497,10 +497,11 @@ def close_names(name: object, known: Iterable[str], *, n: int = 2) -> list[str]:
     choices = {str(k).lower().replace("_", "-"): str(k) for k in known}
     if key in choices:
         return [choices[key]]
-    alias = _ALIASES.get(key)
-    if alias is not None and alias in set(choices.values()):
-        return [alias]
-    return [choices[c] for c in difflib.get_close_matches(key, list(choices), n=n, cutoff=0.6)]
+    close = [choices[c] for c in difflib.get_close_matches(key, list(choices), n=n, cutoff=0.6)]
+    alias = _ALIASES.get(key, "").replace("_", "-")
+    if alias in choices and choices[alias] not in close:
+        close = [choices[alias], *close][:n]
+    return close
 
 
 def did_you_mean(name: object, known: Iterable[str]) -> str:

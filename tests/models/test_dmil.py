@@ -326,6 +326,32 @@ def test_one_device_stage_changes_skip_the_full_garbage_collection(mixed_splits,
     assert calls == []
 
 
+def test_a_stage_change_releases_the_previous_stages_wrapper(mixed_splits):
+    # When a stage builds its Fabric wrapper, nothing holds the previous stage's any more
+    # (under DDP that wrapper carries reducer hooks and gradient buckets).
+    import gc
+    import weakref
+
+    from dmil.training import build_fabric
+
+    config = TrainConfig(batch_size=64, seed=0, **CPU).with_stages(_three_stages())
+    fabric = build_fabric(config)
+    setup, made, alive = fabric.setup_module, [], []
+
+    def recording_setup(module, *args, **kwargs):
+        gc.collect()
+        alive.append([ref() is not None for ref in made])
+        wrapper = setup(module, *args, **kwargs)
+        made.append(weakref.ref(wrapper))
+        return wrapper
+
+    fabric.setup_module = recording_setup
+    seed_everything(0)
+    model = build_model("dmil", input_shapes=[(32,), (32,)], n_classes=4, embed_dim=16)
+    fit(model, mixed_splits.train, mixed_splits.val, config=config, fabric=fabric)
+    assert alive == [[], [False], [False, False]]
+
+
 def _rec_only_stage(**extra) -> StageSpec:
     # Trains only the intra-modality reconstruction, which never reaches the logits: the
     # validation accuracy and loss stay exactly those of the weights the stage starts with.

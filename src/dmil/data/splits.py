@@ -15,6 +15,9 @@ from dmil.utils import RandomState, check_random_state
 
 __all__ = ["DatasetSplits", "split_dataset", "split_indices"]
 
+#: Starting points of the first-fit pass of a group-disjoint split (see _group_take).
+_GROUP_STARTS = 32
+
 
 @dataclass(frozen=True)
 class DatasetSplits:
@@ -50,44 +53,57 @@ def _group_take(
     """Take whole groups from ``pool`` so that about ``fraction`` of it is taken, with
     about its class proportions.
 
-    The groups are visited once in a seeded random order, and each is taken when that
-    lowers ``e + sum_c |p_c - q_c|``: ``e`` is the relative distance of the samples taken
-    from the target (counted twice above it, as an overshoot takes from training; 1 when
-    nothing is taken), ``p`` their class shares and ``q`` the pool's. So a group far
-    larger than the target, or one made mostly of one class, is passed over, and
-    different seeds give different splits. At least one group is taken (the least costly
-    alone when none is better than nothing) and at least one is left.
+    The groups are visited in a seeded random order (different seeds give different
+    splits), and each is taken when that lowers ``e + sum_c |p_c - q_c|``: ``e`` is the
+    relative distance of the samples taken from the target (counted twice above it, as an
+    overshoot takes from training), ``p`` their class shares and ``q`` the pool's; taking
+    nothing costs 3, the most a non-empty choice can. A group that would bring the split
+    to 1.5 times its target or more is never added (so a speaker holding a quarter of the
+    data does not go whole into a 15% split). The pass is repeated from each of the first
+    32 groups of the order (a cyclic shift of it), keeping the choice of lowest cost. At
+    least one group is taken (the least costly alone when every group is that large) and
+    at least one is left.
     """
-    ids = np.unique(groups[pool])
-    if ids.size < 2:
+    uniq, inverse = np.unique(groups[pool], return_inverse=True)
+    if uniq.size < 2:
         raise ValueError(
-            f"group-disjoint split needs at least 2 groups in the pool, found {ids.size}; "
+            f"group-disjoint split needs at least 2 groups in the pool, found {uniq.size}; "
             "pass group_disjoint=False or provide more groups."
         )
-    ids = ids[rng.permutation(ids.size)]
-    n_classes = int(labels[pool].max()) + 1
-    counts = np.stack(
-        [np.bincount(labels[pool][groups[pool] == g], minlength=n_classes) for g in ids]
-    )  # (G, C)
+    order = rng.permutation(uniq.size)
+    ids = uniq[order]
+    y = labels[pool]
+    n_classes = int(y.max()) + 1
+    counts = np.bincount(inverse * n_classes + y, minlength=uniq.size * n_classes)
+    counts = counts.reshape(uniq.size, n_classes)[order]  # (G, C), in visiting order
     share = counts.sum(0) / pool.size
     target = fraction * pool.size
 
     def cost(taken: np.ndarray) -> float:
         n = taken.sum()
         if n == 0:
-            return 1.0  # nothing taken: the size term alone
+            return 3.0
         excess = (n - target) / target
         return (2.0 * excess if excess > 0 else -excess) + np.abs(taken / n - share).sum()
 
-    chosen: list[int] = []
-    taken = np.zeros(n_classes, dtype=np.int64)
-    for k in range(ids.size):
-        if len(chosen) == ids.size - 1:
-            break
-        if cost(taken + counts[k]) < cost(taken):
-            chosen.append(k)
-            taken = taken + counts[k]
-    if not chosen:  # no group alone is better than none: take the least costly one
+    def first_fit(start: int) -> tuple[float, list[int]]:
+        chosen: list[int] = []
+        taken = np.zeros(n_classes, dtype=np.int64)
+        for k in np.roll(np.arange(ids.size), -start):
+            if len(chosen) == ids.size - 1:
+                break
+            candidate = taken + counts[k]
+            if candidate.sum() < 1.5 * target and cost(candidate) < cost(taken):
+                chosen.append(int(k))
+                taken = candidate
+        return cost(taken), chosen
+
+    # The visiting order started at each of the first groups in turn; the lowest cost
+    # wins, the earliest start among equals (no further random numbers are drawn).
+    score, chosen = min(
+        (first_fit(start) for start in range(min(ids.size, _GROUP_STARTS))), key=lambda r: r[0]
+    )
+    if not chosen:  # every group alone reaches 1.5 times the target: the least costly
         chosen = [int(np.argmin([cost(c) for c in counts]))]
     return np.sort(pool[np.isin(groups[pool], ids[chosen])])
 

@@ -481,9 +481,9 @@ def execute_experiment(
     check_stages(model, config)
     if test_interactions is None and spec.data.interactions == "true" and not splits.test.has_truth:
         raise ValueError(
-            f"interactions 'true': dataset '{spec.data.name}' has no per-sample interaction "
-            "truth; use --interactions estimated (or auto, which estimates them where the "
-            "data have no truth)."
+            f"data.interactions 'true': dataset '{spec.data.name}' has no per-sample "
+            "interaction truth; use 'estimated' (--interactions estimated), or 'auto', which "
+            "estimates them where the data have no truth."
         )
     if out is not None and overwrite:
         out = prepare_out_dir(out, overwrite=True)

@@ -112,10 +112,19 @@ def plot_accuracy(results: Mapping[str, Any], path: str | os.PathLike[str]) -> P
     majority = card.get("majority_test")
     if majority is not None and majority > lines[0][0] + 0.005:
         lines.append((majority, "majority\nclass", "--"))
-    for level, label, style in lines:
+    for k, (level, label, style) in enumerate(lines):
         ax.axhline(level, color="black", linestyle=style, linewidth=1)
-        # Labelled to the right of the axes, where no bar is.
-        ax.text(1.01, level, label, transform=ax.get_yaxis_transform(), va="center", fontsize=8)
+        # Labelled to the right of the axes, where no bar is; a majority line close to the
+        # chance line gets its label above, not on top of the other.
+        close = k == 1 and level - lines[0][0] < 0.08
+        ax.text(
+            1.01,
+            level,
+            label,
+            transform=ax.get_yaxis_transform(),
+            va="bottom" if close else "center",
+            fontsize=8,
+        )
     ax.set_xticks(x, groups)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("test accuracy")

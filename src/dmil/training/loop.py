@@ -243,7 +243,7 @@ class _Progress:
     stage: int = 0
     stage_epoch: int = 0
     epoch: int = 0
-    best: dict[str, Any] = field(default_factory=lambda: _fresh_best())
+    best: dict[str, Any] = field(default_factory=_fresh_best)
     history: list[dict[str, Any]] = field(default_factory=list)
     timing: dict[str, Any] = field(
         default_factory=lambda: {"train_seconds": 0.0, "step_seconds": 0.0, "samples": 0}
@@ -344,33 +344,39 @@ class _Trainer:
     def run(self, bar: Any, log: MetricsLog) -> None:
         """Train every stage from the current one on."""
         for index in range(self.progress.stage, len(self.stages)):
-            t_stage = time.perf_counter()
-            current = self._open_stage(index)
-            bar.set_description(current.stage.name)
-            if index > 0 and self.progress.stage_epoch == 0 and self.last_path is not None:
-                # The previous stage's best weights, a fresh optimiser: resumable from here.
-                save_checkpoint(self.fabric, self.last_path, self._state(current))
-            best = self.progress.best
-            while not best["finished"] and self.progress.stage_epoch < current.config.epochs:
-                self._epoch(current, bar, log)
-            if best["epoch"] == 0:
-                raise RuntimeError(
-                    f"stage '{current.stage.name}' finished without a single validated epoch."
-                )
-            self.best_state = _load_stage_best(
-                self.model,
-                best_path=self.best_path,
-                best_state=self.best_state,
-                best=best,
-                index=index,
+            # One call per stage: its wrappers, optimiser and loaders are released when
+            # the call returns, before the next stage builds its own.
+            self._run_stage(index, bar, log)
+
+    def _run_stage(self, index: int, bar: Any, log: MetricsLog) -> None:
+        """Train stage ``index`` to its end and load its best weights."""
+        current = self._open_stage(index)
+        t_stage = time.perf_counter()
+        bar.set_description(current.stage.name)
+        if index > 0 and self.progress.stage_epoch == 0 and self.last_path is not None:
+            # The previous stage's best weights, a fresh optimiser: resumable from here.
+            save_checkpoint(self.fabric, self.last_path, self._state(current))
+        best = self.progress.best
+        while not best["finished"] and self.progress.stage_epoch < current.config.epochs:
+            self._epoch(current, bar, log)
+        if best["epoch"] == 0:
+            raise RuntimeError(
+                f"stage '{current.stage.name}' finished without a single validated epoch."
             )
-            logger.debug(
-                "stage '%s' done in %.1f s: best epoch %d, val_acc %.4f",
-                current.stage.name,
-                time.perf_counter() - t_stage,
-                best["epoch"],
-                best["val_accuracy"],
-            )
+        self.best_state = _load_stage_best(
+            self.model,
+            best_path=self.best_path,
+            best_state=self.best_state,
+            best=best,
+            index=index,
+        )
+        logger.debug(
+            "stage '%s' trained in %.1f s: best epoch %d, val_acc %.4f",
+            current.stage.name,
+            time.perf_counter() - t_stage,
+            best["epoch"],
+            best["val_accuracy"],
+        )
 
     def _open_stage(self, index: int) -> _StageRun:
         """Freeze and unfreeze for stage ``index``, build its optimiser, schedule and

@@ -224,3 +224,11 @@ def test_run_report_states_the_majority_class_baseline(report):
         assert f"most frequent class scores {majority:.3f}" in text
     else:
         assert "most frequent class" not in text
+
+
+def test_run_report_states_the_budget_and_where_it_came_from(report):
+    results = json.loads((report / "results.json").read_text())
+    text = (report / "report.md").read_text()
+    assert "Every method: 3 epochs (early stopping after" in text
+    assert results["budget"].startswith("the benchmark budget of synthetic-mixed, then --config")
+    assert f"Settings: {results['budget']}." in text

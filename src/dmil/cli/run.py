@@ -98,11 +98,15 @@ def build_plan(args: argparse.Namespace) -> Any:
         if name is None and (file_sections.get("data") or {}).get("file") is None:
             name = DEFAULT_DATASET
     base = ExperimentSpec()
+    budget = "the library's defaults (no benchmark budget for this data)"
     if name in BENCH_DATASETS:
         sections = budget_sections(name)
         if name == DEFAULT_DATASET and not args.config:
             sections["data"]["options"].update(DEMO_OPTIONS)
         base = base.override(sections, source=f"budget of {name}")
+        budget = f"the benchmark budget of {name}"
+    if args.config:
+        budget += f", then --config {args.config}"
     spec = spec_from_args(args, base=base, file_sections=file_sections)
     if args.no_progress:
         spec = spec.override({"train": {"progress": False}})
@@ -122,7 +126,12 @@ def build_plan(args: argparse.Namespace) -> Any:
         seeds = tuple(range(args.seeds))
     else:
         seeds = tuple(int(s) for s in run_section.get("seeds", [0]))
-    return StudyPlan(spec=spec.override({"model": {"method": None}}), methods=methods, seeds=seeds)
+    return StudyPlan(
+        spec=spec.override({"model": {"method": None}}),
+        methods=methods,
+        seeds=seeds,
+        budget=budget + ", then the command-line flags",
+    )
 
 
 def _command(args: argparse.Namespace) -> str:

@@ -255,6 +255,21 @@ def _training(results: Mapping[str, Any], figures: Sequence[str]) -> list[Block]
         )
     head = ["method", "train s", "epochs", "best epoch", "samples/s", "stages"]
     blocks: list[Block] = [("h", 2, "Training")]
+    train, model = results["spec"]["train"], results["spec"]["model"]
+    encoder = model["encoder"] if isinstance(model["encoder"], str) else "/".join(model["encoder"])
+    stop = (
+        f"early stopping after {train['patience']} epochs without a better validation epoch"
+        if train["patience"]
+        else "no early stopping"
+    )
+    budget = (
+        f"Every method: {train['epochs']} epochs ({stop}), batch {train['batch_size']}, "
+        f"{train['optimizer']} at learning rate {train['lr']} with a {train['scheduler']} "
+        f"schedule; `{encoder}` encoders of width {model['embed_dim']}"
+    )
+    if results.get("budget"):
+        budget += f". Settings: {results['budget']}"
+    blocks.append(("p", budget + "."))
     if "curves.png" in figures:
         blocks.append(("img", "curves.png", "Validation accuracy and training loss (first seed)."))
     blocks.append(("table", head, rows, "lrrrrl"))

@@ -74,11 +74,15 @@ class StudyPlan:
         Methods to train, in report order.
     seeds : tuple of int
         Seeds (each fixes the data draw of generated data, the split and training).
+    budget : str
+        Where the training budget under ``--config`` and the flags comes from (shown in
+        the report).
     """
 
     spec: ExperimentSpec
     methods: tuple[str, ...]
     seeds: tuple[int, ...] = (0,)
+    budget: str = "the library's defaults"
 
     def __post_init__(self) -> None:
         if not self.methods:
@@ -460,6 +464,7 @@ def run_study(
         "gate_note": gate_note,
         "curves": curves,
         "spec": plan.to_dict(),
+        "budget": plan.budget,
         "effective_specs": effective,
         "total_seconds": time.perf_counter() - t_start,
     }

@@ -414,6 +414,7 @@ def test_resume_with_other_data_names_only_what_differs(trained, tmp_path, capsy
     code, err = _cli(args, capsys)
     line = _assert_failed(code, err, "train", "cannot resume", "n_samples: checkpoint 200")
     assert "requested 240" in line and len(line) < 600, line
+    assert "extra.spec." not in line  # the spec's copy of the data section is not repeated
 
 
 def test_train_read_only_existing_out(tmp_path, capsys):

@@ -229,6 +229,11 @@ def test_run_report_states_the_majority_class_baseline(report):
 def test_run_report_states_the_budget_and_where_it_came_from(report):
     results = json.loads((report / "results.json").read_text())
     text = (report / "report.md").read_text()
-    assert "Every method: 3 epochs (early stopping after" in text
-    assert results["budget"].startswith("the benchmark budget of synthetic-mixed, then --config")
+    # 3 epochs under the budget's patience of 15: no early stopping can happen.
+    assert "Every method: 3 epochs (no early stopping)" in text
+    assert "staged methods split the epochs over their stages" in text
+    assert results["budget"].startswith(
+        "the benchmark budget of synthetic-mixed (the same as configs/synthetic-mixed.yaml"
+    )
+    assert ", then --config " in results["budget"]
     assert f"Settings: {results['budget']}." in text

@@ -51,6 +51,7 @@ def test_train_writes_the_documented_run_files(trained):
         assert key in test
     assert set(test["by_interaction"]) == {"R", "U1", "U2", "S"}
     assert sum(v["n"] for v in test["by_interaction"].values()) == test["n"] == 60
+    assert m["split_sizes"] == {"train": 280, "val": 60, "test": 60}
     assert all(0.0 <= v["accuracy"] <= 1.0 for v in test["by_interaction"].values())
     assert 0.0 <= m["val"]["accuracy"] <= 1.0
     assert m["val"]["monitor"] == "logits"  # what the kept epoch was judged by

@@ -104,7 +104,10 @@ def build_plan(args: argparse.Namespace) -> Any:
         if name == DEFAULT_DATASET and not args.config:
             sections["data"]["options"].update(DEMO_OPTIONS)
         base = base.override(sections, source=f"budget of {name}")
-        budget = f"the benchmark budget of {name}"
+        budget = (
+            f"the benchmark budget of {name} (the same as configs/"
+            f"{BENCH_DATASETS[name].budget}.yaml in the repository)"
+        )
     if args.config:
         budget += f", then --config {args.config}"
     spec = spec_from_args(args, base=base, file_sections=file_sections)

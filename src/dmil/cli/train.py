@@ -255,6 +255,9 @@ def format_summary(metrics: dict[str, Any], *, out: str | None = None) -> str:
     ]
     if "val" in metrics:
         lines.append(f"  val accuracy {metrics['val']['accuracy']:.4f}")
+    if "split_sizes" in metrics:
+        sizes = metrics["split_sizes"]
+        lines.append(f"  samples: train {sizes['train']}, val {sizes['val']}, test {sizes['test']}")
     if test.get("per_modality_accuracy"):
         mods = ", ".join(f"{k} {v:.4f}" for k, v in test["per_modality_accuracy"].items())
         lines.append(f"  per-modality accuracy: {mods}")

@@ -530,6 +530,7 @@ def execute_experiment(
             splits.train, splits.test, random_state=config.seed
         )
         metrics = _metrics(spec, preds, labels, source, result, fabric, model_config, reference)
+        metrics["split_sizes"] = {k: len(getattr(splits, k)) for k in ("train", "val", "test")}
         if out is not None:
             write_predictions(
                 out / "predictions.csv",

@@ -259,7 +259,7 @@ def _training(results: Mapping[str, Any], figures: Sequence[str]) -> list[Block]
     encoder = model["encoder"] if isinstance(model["encoder"], str) else "/".join(model["encoder"])
     stop = (
         f"early stopping after {train['patience']} epochs without a better validation epoch"
-        if train["patience"]
+        if 0 < train["patience"] < train["epochs"]
         else "no early stopping"
     )
     budget = (
@@ -267,6 +267,8 @@ def _training(results: Mapping[str, Any], figures: Sequence[str]) -> list[Block]
         f"{train['optimizer']} at learning rate {train['lr']} with a {train['scheduler']} "
         f"schedule; `{encoder}` encoders of width {model['embed_dim']}"
     )
+    if any(results["results"][m]["stages"] for m in results["methods"]):
+        budget += " (staged methods split the epochs over their stages, each with its own patience)"
     if results.get("budget"):
         budget += f". Settings: {results['budget']}"
     blocks.append(("p", budget + "."))

@@ -191,7 +191,11 @@ def plot_curves(results: Mapping[str, Any], path: str | os.PathLike[str]) -> Pat
     loss_ax.set_title("training loss (each method's own objective)", fontsize=10)
     loss_ax.set_yscale("log")
     loss_ax.yaxis.set_major_formatter(ScalarFormatter())
-    loss_ax.yaxis.set_minor_formatter(NullFormatter())
+    low, high = loss_ax.get_ylim()
+    # Less than a decade shown: label the minor ticks too, or the axis may carry one label.
+    loss_ax.yaxis.set_minor_formatter(
+        ScalarFormatter() if high / max(low, 1e-12) < 10 else NullFormatter()
+    )
     for ax in (acc_ax, loss_ax):
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -201,15 +201,28 @@ def _check_resume(
             f"cannot resume from {path}: the training settings differ ({'; '.join(diffs)}). "
             "Resume with the stored settings or start a new run with --overwrite."
         )
-    for what, requested_part in (("model_config", model_config), ("extra", extra)):
+    # The data first: a changed dataset also changes the model's shapes, and naming the
+    # dataset says why.
+    listed: list[str] = []
+    for what, requested_part in (("extra", extra), ("model_config", model_config)):
         found = dict(_current_stage_fields(content[what]))
         wanted = dict(requested_part or {})
         if found != wanted:
-            listed = "; ".join(_differences(found, wanted, what))
-            raise ValueError(
-                f"cannot resume from {path}: {listed}. Resume with the same dataset, "
-                "method and model settings, or start a new run with --overwrite."
-            )
+            listed += _differences(found, wanted, what)
+    # ``extra.spec`` repeats ``extra.data``; each difference is named once.
+    named = {line.split(":")[0] for line in listed}
+    listed = [
+        line
+        for line in listed
+        if not (
+            line.startswith("extra.spec.") and line.split(":")[0].replace(".spec", "", 1) in named
+        )
+    ]
+    if listed:
+        raise ValueError(
+            f"cannot resume from {path}: {'; '.join(listed[:5])}. Resume with the same "
+            "dataset, method and model settings, or start a new run with --overwrite."
+        )
 
 
 def _short(value: Any, limit: int = 80) -> str:

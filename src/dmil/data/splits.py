@@ -89,18 +89,19 @@ def _group_take(
     def first_fit(start: int) -> tuple[float, list[int]]:
         chosen: list[int] = []
         taken = np.zeros(n_classes, dtype=np.int64)
+        current = cost(taken)
         for k in np.roll(np.arange(ids.size), -start):
             if len(chosen) == ids.size - 1:
                 break
             candidate = taken + counts[k]
-            if candidate.sum() < 1.5 * target and cost(candidate) < cost(taken):
+            if candidate.sum() < 1.5 * target and (new := cost(candidate)) < current:
                 chosen.append(int(k))
-                taken = candidate
-        return cost(taken), chosen
+                taken, current = candidate, new
+        return current, chosen
 
     # The visiting order started at each of the first groups in turn; the lowest cost
     # wins, the earliest start among equals (no further random numbers are drawn).
-    score, chosen = min(
+    _, chosen = min(
         (first_fit(start) for start in range(min(ids.size, _GROUP_STARTS))), key=lambda r: r[0]
     )
     if not chosen:  # every group alone reaches 1.5 times the target: the least costly

@@ -19,6 +19,16 @@ __all__ = ["build_blocks", "fmt", "render_html", "render_markdown"]
 Block = tuple[Any, ...]
 
 
+def majority_baseline(card: Mapping[str, Any]) -> float | None:
+    """The accuracy of always predicting the test split's most frequent class, where it
+    is above chance (``1/C``) by more than half a point; ``None`` otherwise or where the
+    dataset card has no ``majority_test`` (results written before it existed)."""
+    majority = card.get("majority_test")
+    if majority is None or majority <= 1.0 / card["n_classes"] + 0.005:
+        return None
+    return float(majority)
+
+
 def fmt(value: Any, digits: int = 3) -> str:
     """A number as the report shows it (``-`` when missing)."""
     if value is None:
@@ -189,8 +199,8 @@ def _findings(results: Mapping[str, Any]) -> list[str]:
                 )
     card = results["dataset"]
     chance = f"Chance level: {fmt(1.0 / card['n_classes'])}"
-    majority = card.get("majority_test")
-    if majority is not None and majority > 1.0 / card["n_classes"] + 0.005:
+    majority = majority_baseline(card)
+    if majority is not None:
         chance += (
             f"; always predicting the test split's most frequent class scores {fmt(majority)}"
             + (" (mean over seeds)" if len(results["seeds"]) > 1 else "")

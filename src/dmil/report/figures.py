@@ -21,6 +21,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from dmil.report.document import majority_baseline
 from dmil.utils import atomic_path
 
 __all__ = ["plot_accuracy", "plot_composition", "plot_curves", "plot_gate", "write_figures"]
@@ -109,8 +110,8 @@ def plot_accuracy(results: Mapping[str, Any], path: str | os.PathLike[str]) -> P
         )
     card = results["dataset"]
     lines = [(1.0 / card["n_classes"], "chance", ":")]
-    majority = card.get("majority_test")
-    if majority is not None and majority > lines[0][0] + 0.005:
+    majority = majority_baseline(card)
+    if majority is not None:
         lines.append((majority, "majority\nclass", "--"))
     for k, (level, label, style) in enumerate(lines):
         ax.axhline(level, color="black", linestyle=style, linewidth=1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -25,7 +26,7 @@ from dmil.training.stages import StagePlan, StageSpec, check_loss_terms, monitor
 if TYPE_CHECKING:
     from lightning.fabric import Fabric
 
-__all__ = ["LossSum", "direct_step", "stage_loss", "train_epoch", "validate"]
+__all__ = ["LossSum", "StageRun", "direct_step", "stage_loss", "train_epoch", "validate"]
 
 
 def _monitored_logits(output: Any, monitor: str) -> torch.Tensor:
@@ -179,27 +180,44 @@ class LossSum:
         return self.loss_sum, self.seen
 
 
+@dataclass
+class StageRun:
+    """One stage as it trains: its settings, plan, optimiser, schedule, Fabric wrappers
+    and loaders.
+
+    Attributes
+    ----------
+    direct : bool
+        Whether the steps call the plain module (under ``fabric.autocast()``) and
+        optimiser instead of their Fabric wrappers; only where that is the same
+        computation (:func:`direct_step`).
+    """
+
+    index: int
+    stage: StageSpec
+    config: TrainConfig
+    plan: StagePlan
+    optimizer: Any
+    scheduler: Any
+    fmodel: Any
+    foptimizer: Any
+    direct: bool
+    data: StageData
+
+
 def train_epoch(
-    fabric: Fabric,
-    fmodel: Any,
-    foptimizer: Any,
-    data: StageData,
-    *,
-    raw_model: MultimodalModel,
-    plan: StagePlan,
-    stage: StageSpec,
-    config: TrainConfig,
-    bar: Any,
-    direct: bool = False,
+    fabric: Fabric, current: StageRun, *, raw_model: MultimodalModel, bar: Any
 ) -> tuple[float, int, float]:
     """One pass over the stage's loader: forward, loss, backward, hook, clipping, step.
 
     Parameters
     ----------
-    direct : bool
-        Call the plain module (under ``fabric.autocast()``) and optimiser instead of
-        their Fabric wrappers; only where that is the same computation
-        (:func:`direct_step`).
+    current : StageRun
+        The stage being trained.
+    raw_model : MultimodalModel
+        The plain module inside ``current.fmodel``.
+    bar : tqdm
+        The progress bar (its postfix shows the running loss).
 
     Returns
     -------
@@ -210,7 +228,9 @@ def train_epoch(
     step_seconds : float
         Wall time of the optimisation steps (this process).
     """
-    plan.set_modes(raw_model, training=True)
+    data, stage, config, direct = current.data, current.stage, current.config, current.direct
+    fmodel, foptimizer = current.fmodel, current.foptimizer
+    current.plan.set_modes(raw_model, training=True)
     kwargs = {"embedded": True} if data.embedded else {}
     n_extra = len(data.target_names)
     forward = raw_model if direct else fmodel

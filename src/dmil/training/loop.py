@@ -36,12 +36,12 @@ from dmil.training.checkpoint import (
     save_checkpoint,
 )
 from dmil.training.config import TrainConfig
-from dmil.training.epoch import direct_step, train_epoch, validate
+from dmil.training.epoch import StageRun, direct_step, train_epoch, validate
 from dmil.training.fabric import build_fabric
 from dmil.training.metrics_log import MetricsLog
 from dmil.training.optim import build_optimizer, build_scheduler, current_lr, step_scheduler
-from dmil.training.stage_data import StageData, stage_data
-from dmil.training.stages import StagePlan, StageSpec, plan_stage
+from dmil.training.stage_data import stage_data
+from dmil.training.stages import StageSpec, plan_stage
 
 if TYPE_CHECKING:
     from lightning.fabric import Fabric
@@ -203,20 +203,16 @@ def _check_resume(
         )
     # The data first: a changed dataset also changes the model's shapes, and naming the
     # dataset says why.
-    listed: list[str] = []
+    leaves: list[tuple[str, Any, Any]] = []
     for what, requested_part in (("extra", extra), ("model_config", model_config)):
-        found = dict(_current_stage_fields(content[what]))
-        wanted = dict(requested_part or {})
-        if found != wanted:
-            listed += _differences(found, wanted, what)
+        stored_part = dict(_current_stage_fields(content[what]))
+        leaves += _differences(stored_part, dict(requested_part or {}), what)
     # ``extra.spec`` repeats ``extra.data``; each difference is named once.
-    named = {line.split(":")[0] for line in listed}
+    keys = {key for key, _, _ in leaves}
     listed = [
-        line
-        for line in listed
-        if not (
-            line.startswith("extra.spec.") and line.split(":")[0].replace(".spec", "", 1) in named
-        )
+        f"{key}: checkpoint {_short(a)}, requested {_short(b)}"
+        for key, a, b in leaves
+        if not (key.startswith("extra.spec.") and key.replace(".spec", "", 1) in keys)
     ]
     if listed:
         raise ValueError(
@@ -230,17 +226,16 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _differences(found: Any, wanted: Any, key: str) -> list[str]:
-    """``"key.sub: checkpoint X, requested Y"`` for each leaf where two nested mappings
-    differ (the first few)."""
-    if isinstance(found, Mapping) and isinstance(wanted, Mapping):
-        out: list[str] = []
-        for name in sorted(set(found) | set(wanted), key=str):
-            a, b = found.get(name, "<absent>"), wanted.get(name, "<absent>")
-            if a != b:
-                out += _differences(a, b, f"{key}.{name}")
-        return out[:5]
-    return [f"{key}: checkpoint {_short(found)}, requested {_short(wanted)}"]
+def _differences(found: Any, wanted: Any, key: str) -> list[tuple[str, Any, Any]]:
+    """``(dotted key, stored, requested)`` for each leaf where two nested mappings
+    differ (a key missing on one side reads ``"<absent>"`` there)."""
+    if not (isinstance(found, Mapping) and isinstance(wanted, Mapping)):
+        return [] if found == wanted else [(key, found, wanted)]
+    out: list[tuple[str, Any, Any]] = []
+    for name in sorted(set(found) | set(wanted), key=str):
+        a, b = found.get(name, "<absent>"), wanted.get(name, "<absent>")
+        out += _differences(a, b, f"{key}.{name}")
+    return out
 
 
 @dataclass
@@ -274,22 +269,6 @@ class _Progress:
             timing=dict(content["timing"]),
             stage_log=[dict(r) for r in content["stage"].get("log", [])],
         )
-
-
-@dataclass
-class _StageRun:
-    """One stage as it trains: its settings, plan, optimiser, schedule, wrappers, data."""
-
-    index: int
-    stage: StageSpec
-    config: TrainConfig
-    plan: StagePlan
-    optimizer: Any
-    scheduler: Any
-    fmodel: Any
-    foptimizer: Any
-    direct: bool
-    data: StageData
 
 
 class _Trainer:
@@ -391,7 +370,7 @@ class _Trainer:
             best["val_accuracy"],
         )
 
-    def _open_stage(self, index: int) -> _StageRun:
+    def _open_stage(self, index: int) -> StageRun:
         """Freeze and unfreeze for stage ``index``, build its optimiser, schedule and
         wrappers, restore them (and the random generators) when the run resumes inside
         it, reset the early-stopping state otherwise, and build its loaders."""
@@ -433,7 +412,7 @@ class _Trainer:
         data = stage_data(
             self.fabric, self.model, plan, stage, self.train, self.val, scfg, self.sample_targets
         )
-        return _StageRun(
+        return StageRun(
             index=index,
             stage=stage,
             config=scfg,
@@ -446,7 +425,7 @@ class _Trainer:
             data=data,
         )
 
-    def _state(self, current: _StageRun) -> dict[str, Any]:
+    def _state(self, current: StageRun) -> dict[str, Any]:
         """The checkpoint content at the current epoch."""
         progress = self.progress
         return {
@@ -471,7 +450,7 @@ class _Trainer:
         }
 
     # ------------------------------------------------------------------ epochs
-    def _epoch(self, current: _StageRun, bar: Any, log: MetricsLog) -> None:
+    def _epoch(self, current: StageRun, bar: Any, log: MetricsLog) -> None:
         """Train and validate one epoch of ``current``, update the early-stopping state,
         write the checkpoints and the metrics row."""
         fabric, progress, best = self.fabric, self.progress, self.progress.best
@@ -482,16 +461,7 @@ class _Trainer:
         t_epoch = time.perf_counter()
         current.data.sampler.set_epoch(epoch - 1)
         train_loss, n_seen, step_seconds = train_epoch(
-            fabric,
-            current.fmodel,
-            current.foptimizer,
-            current.data,
-            raw_model=self.model,
-            plan=current.plan,
-            stage=stage,
-            config=scfg,
-            bar=bar,
-            direct=current.direct,
+            fabric, current, raw_model=self.model, bar=bar
         )
         if not math.isfinite(train_loss):
             raise FloatingPointError(
@@ -569,7 +539,7 @@ class _Trainer:
             " *" if improved else "",
         )
 
-    def _stage_summary(self, current: _StageRun) -> dict[str, Any]:
+    def _stage_summary(self, current: StageRun) -> dict[str, Any]:
         """The ``stage_log`` row of a stage that has just finished."""
         progress, best, name = self.progress, self.progress.best, current.stage.name
         return {

@@ -1,7 +1,9 @@
 """Small helpers shared across the package.
 
 * seeding: :func:`check_random_state`;
-* files: :func:`atomic_path` (temporary file, then rename), content digests
+* files: :func:`atomic_path` (temporary file, then rename), :class:`OutputLayout` and
+  :func:`publish_directory` (what an ``--out`` may hold before a command replaces it, and
+  the replacement), content digests
   (:func:`record_sha256`, :func:`verify_sha256`; a ``SHA256SUMS`` file per directory
   in the format ``sha256sum -c`` reads), free-space checks (:func:`check_free_space`);
 * run directories: :class:`RunLock`, an exclusive lock that keeps two runs out of one
@@ -24,7 +26,8 @@ import shutil
 import signal
 import socket
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,7 @@ import numpy as np
 __all__ = [
     "CHECKSUM_FILE",
     "LOCK_FILE",
+    "OutputLayout",
     "RunDirectoryBusyError",
     "RunLock",
     "Terminated",
@@ -45,6 +49,7 @@ __all__ = [
     "file_sha256",
     "format_bytes",
     "merge_checksums",
+    "publish_directory",
     "raise_on_sigterm",
     "read_checksums",
     "record_sha256",
@@ -112,6 +117,125 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+#: Files an operating system's file browser leaves in a directory; never the user's work.
+_OS_LITTER: frozenset[str] = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+
+
+@dataclass(frozen=True)
+class OutputLayout:
+    """What a command writes into its ``--out``, so that replacing an earlier output never
+    deletes anything else.
+
+    Attributes
+    ----------
+    command : str
+        The command, for messages (``"dmil run"``).
+    what : str
+        What it writes, for messages (``"a report"``).
+    marker : str
+        The file every output of the command holds (``results.json``).
+    entries : tuple of str
+        Every top-level file and directory name it may write.
+    """
+
+    command: str
+    what: str
+    marker: str
+    entries: tuple[str, ...]
+
+    def check(self, out: str | os.PathLike[str], *, overwrite: bool) -> None:
+        """Refuse an ``--out`` the command must not write into or replace.
+
+        Parameters
+        ----------
+        out : path
+            The command's ``--out``.
+        overwrite : bool
+            Whether ``--overwrite`` was given.
+
+        Raises
+        ------
+        FileExistsError
+            When ``out`` is a file; holds entries the command does not write (replacing
+            it would delete them; file-browser litter such as ``.DS_Store`` aside); holds
+            something but no :attr:`marker` (it is no earlier output); or holds an earlier
+            output and ``overwrite`` is false. The message names the entries and the fix.
+        """
+        out = Path(out)
+        if out.exists() and not out.is_dir():
+            raise FileExistsError(f"--out {out} exists and is not a directory.")
+        entries = (
+            sorted(p.name for p in out.iterdir() if p.name not in _OS_LITTER)
+            if out.is_dir()
+            else []
+        )
+        if not entries:
+            return
+        foreign = [name for name in entries if name not in self.entries]
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (
+                f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+            )
+            raise FileExistsError(
+                f"--out {out} holds files that `{self.command}` does not write ({shown}); it "
+                f"replaces only {self.what}, so move them or choose another --out."
+            )
+        if self.marker not in entries:
+            raise FileExistsError(
+                f"--out {out} holds {', '.join(entries)} but no {self.marker}, so it is not "
+                f"{self.what} of `{self.command}`; choose another --out."
+            )
+        if not overwrite:
+            raise FileExistsError(
+                f"--out {out} already holds {self.what}; pass --overwrite to replace it or "
+                "choose another --out."
+            )
+
+
+def publish_directory(
+    tmp: str | os.PathLike[str], out: str | os.PathLike[str], *, recheck: Callable[[], None]
+) -> Path:
+    """Move a finished output directory ``tmp`` onto ``out``, replacing an earlier one.
+
+    Parameters
+    ----------
+    tmp : path
+        The finished output, beside ``out``.
+    out : path
+        Where it goes.
+    recheck : callable
+        Run just before ``out`` is replaced (the command's :meth:`OutputLayout.check`),
+        since files may have arrived in ``out`` while the command ran.
+
+    Returns
+    -------
+    Path
+        ``out``.
+
+    Raises
+    ------
+    FileExistsError
+        From ``recheck``; ``tmp`` is then kept as ``<out>.new-<pid>`` and the message
+        says so, so the finished work is not lost.
+    """
+    tmp, out = Path(tmp), Path(out)
+    try:
+        recheck()
+    except FileExistsError as exc:
+        kept = out.with_name(f"{out.name}.new-{os.getpid()}")
+        os.replace(tmp, kept)
+        raise FileExistsError(f"{exc} The finished output is kept in {kept}.") from None
+    os.chmod(tmp, 0o777 & ~_current_umask())
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}.tmp")
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return out
 
 
 # ---------------------------------------------------------------------- digests

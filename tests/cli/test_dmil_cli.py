@@ -105,6 +105,19 @@ def test_dmil_explain_agrees_with_predictions_csv(tmp_path, capsys):
     # An existing explanation is not replaced without --overwrite.
     assert main(["explain", "--checkpoint", str(run), "--out", str(expl)]) == 2
     assert "--overwrite" in capsys.readouterr().err
+    # --overwrite replaces an earlier explanation, never a file explain does not write.
+    before = (expl / "explanation.json").read_bytes()
+    (expl / "notes.txt").write_text("mine")
+    assert main(["explain", "--checkpoint", str(run), "--out", str(expl), "--overwrite"]) == 2
+    assert "notes.txt" in capsys.readouterr().err
+    assert (expl / "notes.txt").read_text() == "mine"
+    assert (expl / "explanation.json").read_bytes() == before
+    (expl / "notes.txt").unlink()
+    assert main(["explain", "--checkpoint", str(run), "--out", str(expl), "--overwrite"]) == 0
+    assert {p.name for p in expl.iterdir()} == written | {"SHA256SUMS"}
+    from dmil.cli.explain import EXPLAIN_LAYOUT
+
+    assert set(EXPLAIN_LAYOUT.entries) == written | {"SHA256SUMS"}
 
 
 def test_dmil_explain_refuses_a_model_without_gate(tmp_path, capsys):

@@ -534,6 +534,9 @@ def test_concurrent_run_is_refused_and_sigterm_leaves_a_resumable_run(tmp_path, 
     assert "Traceback" not in err
     assert not _partial(out), _partial(out)
     assert not (out / "metrics.json").exists()
+    # Rerun without --resume: told that the directory holds an unfinished run.
+    code, err = _cli(_train_args(out, "--patience", "0", epochs=40), capsys)
+    _assert_failed(code, err, "train", "holds an unfinished run", "--resume")
     code, err = _cli(_train_args(out, "--patience", "0", "--resume", epochs=40), capsys)
     assert code == 0, err
     assert json.loads((out / "metrics.json").read_text())["epochs_run"] == 40

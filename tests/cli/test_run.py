@@ -144,6 +144,14 @@ def test_run_existing_report_needs_overwrite_and_replays(tmp_path, capsys):
     assert second["results"]["ensemble"]["accuracy"] == first["results"]["ensemble"]["accuracy"]
     assert second["spec"] == first["spec"]
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    # --overwrite replaces a report, never files the report does not hold.
+    (out / "paper.tex").write_text("mine")
+    (out / "sub").mkdir()
+    assert _run(out, saved, "--overwrite") == 2
+    err = capsys.readouterr().err
+    assert "paper.tex" in err and "sub" in err
+    assert (out / "paper.tex").read_text() == "mine"
+    assert json.loads((out / "results.json").read_text()) == second
 
 
 def test_run_interrupted_keeps_the_previous_report(tmp_path, monkeypatch):
@@ -184,7 +192,11 @@ def test_run_config_run_section_and_unknown_keys(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("n_modalities", "types", "expected"),
     [
-        (2, ["R", "U1", "U2", "S"], "uniqueness U1 / U2 and synergy S;"),
+        (
+            2,
+            ["R", "U1", "U2", "S"],
+            "uniqueness U1 / U2 (U1 is information only `x0` carries, U2 only `x1`) and synergy S;",
+        ),
         (3, ["R", "U", "S"], "uniqueness U and synergy S, on each sample's most informative"),
         # No sample of type U: the wording still follows the number of modalities.
         (3, ["R", "S"], "uniqueness U and synergy S, on each sample's most informative"),
@@ -237,3 +249,156 @@ def test_run_report_states_the_budget_and_where_it_came_from(report):
     )
     assert ", then --config " in results["budget"]
     assert f"Settings: {results['budget']}." in text
+
+
+def _summary(acc, by_type):
+    """A method's summary as results.json holds it (accuracy; per type (values, n))."""
+    from dmil.workflows.study import _type_accuracy, mean_std
+
+    return {
+        "accuracy": mean_std(acc),
+        "by_interaction": {
+            t: _type_accuracy([{"accuracy": a, "n": n} for a, n in zip(values, ns, strict=True)])
+            for t, (values, ns) in by_type.items()
+        },
+    }
+
+
+def test_report_findings_pool_types_over_seeds_name_ties_and_skip_small_types():
+    from dmil.report.document import _findings, _type_cell
+
+    results = {
+        "methods": ["a", "b", "c"],
+        "seeds": [0, 1],
+        "dataset": {"n_classes": 2, "majority_test": 0.5},
+        "composition": {"types": ["U1", "U2"]},
+        "results": {
+            # U2 has 4 + 1 samples: seed means 0.25 and 1.0, pooled 2/5.
+            "a": _summary([0.8, 0.9], {"U1": ([0.5, 0.7], [30, 20]), "U2": ([0.25, 1.0], [4, 1])}),
+            "b": _summary([0.9, 0.8], {"U1": ([0.6, 0.6], [30, 20]), "U2": ([0.5, 0.0], [4, 1])}),
+            "c": _summary([0.7, 0.7], {"U1": ([0.6, 0.6], [30, 20]), "U2": ([0.0, 0.0], [4, 1])}),
+        },
+    }
+    u2 = results["results"]["a"]["by_interaction"]["U2"]
+    assert u2["pooled"] == pytest.approx(2 / 5) and u2["n"] == 5
+    assert _type_cell(u2).startswith("0.400 ± ")
+    items = _findings(results)
+    # U1 pooled: a (15 + 14) / 50 = 0.580, b and c 0.600 (tied best); 25 per split is enough.
+    assert (
+        "U1 samples: best b (0.600 ± 0.000), c (0.600 ± 0.000), lowest a (0.580 ± 0.141)." in items
+    )
+    # U2: 2.5 samples per test split, not ranked (the threshold is per split, since seeds
+    # may share one fixed test split).
+    assert "U2 samples: 2.5 per test split on average, too few to rank the methods." in items
+    # Each tied method with its own spread.
+    results["results"]["b"]["accuracy"]["std"] = 0.05
+    assert _findings(results)[0] == "Highest accuracy: a (0.850 ± 0.071), b (0.850 ± 0.050), tied."
+
+
+def test_report_lists_every_type_and_says_how_the_split_was_made():
+    from dmil.report.document import _pm_count, _split_origin
+    from dmil.workflows.study import _composition, mean_std
+
+    seed = {
+        "estimated": ["R", "U1", "R"],
+        "true": None,
+        "means": {k: 0.1 for k in ("R", "U1", "U2", "S")},
+        "reported_as": "raw",
+        "source": "estimated",
+        "n": 3,
+        "seconds": 1.0,
+    }
+    comp = _composition([seed], ("R", "U1", "U2", "S"))
+    # Types no test sample has are shown with share 0, not dropped.
+    assert comp["types"] == ["R", "U1", "U2", "S"]
+    assert comp["estimated"]["S"]["mean"] == 0.0
+    assert _split_origin({"predefined_parts": []}) == ""
+    assert _split_origin({"predefined_parts": ["test", "train", "val"]}) == (
+        " (the data's own split kept)"
+    )
+    assert _split_origin({"predefined_parts": ["train", "val"]}) == (
+        " (the data file's training and validation parts; test carved out of its training part)"
+    )
+    assert _split_origin({"predefined_parts": ["test", "val"]}) == (
+        " (the data file's validation and test parts; training from the other samples)"
+    )
+    assert _pm_count(mean_std([8, 8])) == "8"
+    assert _pm_count(mean_std([8, 9])) == "8.5 ± 0.7"
+
+
+def test_run_report_gate_confusion_has_components_as_rows(report):
+    # As `dmil explain` writes it: one row per gate component, one column per type.
+    results = json.loads((report / "results.json").read_text())
+    gate = results["gate"]
+    assert gate["confusion_axes"] == ["types", "components"]
+    text = (report / "report.md").read_text()
+    table = text.split("as `dmil explain` writes them:")[1].split("\n\n")[1].splitlines()
+    assert table[0] == "| dominant | " + " | ".join(gate["types"]) + " |"
+    for k, component in enumerate(gate["components"]):
+        cells = [int(c) for c in table[2 + k].strip("|").split("|")[1:]]
+        assert table[2 + k].startswith(f"| {component} |")
+        assert cells == [row[k] for row in gate["confusion"]]
+
+
+def test_run_writes_only_what_overwrite_may_replace(report):
+    from dmil.report.writer import REPORT_LAYOUT
+
+    assert {p.name for p in report.iterdir()} <= set(REPORT_LAYOUT.entries)
+
+
+def test_run_names_where_an_unknown_method_came_from(tmp_path, capsys):
+    assert _run(tmp_path / "r", _config(tmp_path), "--methods", "joint,jiont") == 2
+    err = capsys.readouterr().err
+    assert "--methods: unknown method 'jiont'" in err and "Did you mean 'joint'?" in err
+    cfg = tmp_path / "m.yaml"
+    cfg.write_text("run: {methods: [foo]}\n")
+    assert main(["run", "--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
+    assert f"--config {cfg}: run.methods: unknown method 'foo'" in capsys.readouterr().err
+    assert _run(tmp_path / "r", _config(tmp_path), "--epochs", "0") == 2
+    assert "--epochs: expected a finite number >= 1, found 0" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_overwrite_keeps_user_files_and_a_report_finished_meanwhile(tmp_path):
+    from dmil.utils import OutputLayout, publish_directory
+
+    layout = OutputLayout(
+        command="dmil run", what="a report", marker="results.json", entries=("results.json", "runs")
+    )
+
+    def check(out, overwrite=True):
+        layout.check(out, overwrite=overwrite)
+
+    out = tmp_path / "out"
+    (out / "runs").mkdir(parents=True)
+    # A directory of known names but no marker is no earlier report.
+    with pytest.raises(FileExistsError, match="no results.json, so it is not a report"):
+        check(out)
+    (out / "results.json").write_text("{}")
+    (out / ".DS_Store").write_text("")  # file-browser litter does not block --overwrite
+    check(out)
+    with pytest.raises(FileExistsError, match="pass --overwrite"):
+        check(out, overwrite=False)
+    # A file that arrives while the command runs blocks the replacement at the end; the
+    # finished output is kept beside --out.
+    tmp = tmp_path / ".out.tmp"
+    tmp.mkdir()
+    (tmp / "results.json").write_text('{"new": 1}')
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"notes\.txt.*kept in .*out\.new-\d+"):
+        publish_directory(tmp, out, recheck=lambda: check(out))
+    assert (out / "notes.txt").read_text() == "mine"
+    (kept,) = tmp_path.glob("out.new-*")
+    assert (kept / "results.json").read_text() == '{"new": 1}'
+    (out / "notes.txt").unlink()
+    publish_directory(kept, out, recheck=lambda: check(out))
+    assert (out / "results.json").read_text() == '{"new": 1}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_report_error_bars_stay_within_zero_and_one():
+    from dmil.report.figures import _clipped_errors
+
+    lower, upper = _clipped_errors([0.4, 0.95, float("nan")], [0.53, 0.1, None])
+    assert lower.tolist() == pytest.approx([0.4, 0.1, 0.0])
+    assert upper.tolist() == pytest.approx([0.53, 0.05, 0.0])

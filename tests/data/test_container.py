@@ -68,7 +68,9 @@ def test_container_rejects_float_labels() -> None:
 def test_container_rejects_labels_out_of_range() -> None:
     y = _labels()
     y[3] = 5
-    with pytest.raises(ValueError, match=r"labels must lie in 0..1 \(C = 2 classes\); found .* 5"):
+    with pytest.raises(
+        ValueError, match=r"labels must lie in 0..1 \(C = 2 classes, .*\); found .* 5"
+    ):
         MultimodalDataset(_mods(), y, class_names=["a", "b"])
 
 
@@ -199,7 +201,9 @@ def test_container_huge_label_fails_fast_without_a_class_list() -> None:
     y[7] = 2**40
     with pytest.raises(ValueError, match=r"largest is 1099511627776.*\[2, 3, 4, .*, 11, \.\.\.\]"):
         MultimodalDataset(_mods(), y)
-    with pytest.raises(ValueError, match=r"labels must lie in 0..1 \(C = 2 classes\)"):
+    with pytest.raises(
+        ValueError, match=r"labels must lie in 0..1 \(C = 2 classes, one per entry of class_names\)"
+    ):
         MultimodalDataset(_mods(), y, class_names=["a", "b"])
 
 

@@ -100,7 +100,12 @@ def test_npz_missing_modality_array_is_named(tmp_path) -> None:
         x_a=np.zeros((3, 2)),
         y=np.array([0, 1, 0]),
     )
-    with pytest.raises(ValueError, match=r"modality 'b' is listed but array 'x_b' is missing"):
+    # The arrays present are listed, so a misspelt key shows.
+    with pytest.raises(
+        ValueError,
+        match=r"modality 'b' is listed in modality_names but array 'x_b' is missing "
+        r"\(arrays found: modality_names, x_a, y\)",
+    ):
         read_dataset(tmp_path / "m.npz")
 
 
@@ -401,3 +406,17 @@ def test_npz_byte_string_names_are_decoded(tmp_path) -> None:
     ds = read_dataset(_save_npz(tmp_path, arrays))
     assert ds.modality_names == ("a", "b")
     assert ds.predefined_split["val"].tolist() == [4, 5]
+
+
+def test_npz_dataset_errors_name_the_file(tmp_path) -> None:
+    np.savez(
+        tmp_path / "short.npz",
+        modality_names=np.array(["a", "b"]),
+        x_a=np.zeros((3, 2)),
+        x_b=np.zeros((2, 2)),
+        y=np.array([0, 1, 0]),
+    )
+    with pytest.raises(
+        ValueError, match=r"short\.npz: modality 'b' has 2 samples but labels have 3"
+    ):
+        read_dataset(tmp_path / "short.npz")

@@ -15,6 +15,7 @@ from dmil.evaluation import accuracy, predict
 from dmil.models import available_methods, build_model
 from dmil.models.base import ModelOutput, MultimodalModel
 from dmil.training import TrainConfig, build_fabric, fit, read_checkpoint, seed_everything
+from dmil.training.stages import StageSpec
 
 CPU = {"accelerator": "cpu", "progress": False}
 
@@ -219,6 +220,20 @@ def test_fit_resume_refuses_changed_settings(tmp_path, tiny_mixed_splits):
         )
 
 
+def test_fit_resume_names_the_stage_setting_that_differs(tmp_path, tiny_mixed_splits):
+    splits = tiny_mixed_splits
+    stages = [StageSpec(name="a", epochs=1), StageSpec(name="b", epochs=1, lr=1e-3)]
+    config = TrainConfig(epochs=2, batch_size=64, stages=stages, **CPU)
+    fit(_tiny(splits), splits.train, splits.val, config=config, out_dir=tmp_path)
+    changed = config.replace(stages=[stages[0], StageSpec(name="b", epochs=1, lr=1e-2)])
+    with pytest.raises(ValueError) as caught:
+        fit(_tiny(splits), splits.train, splits.val, config=changed, out_dir=tmp_path, resume=True)
+    message = str(caught.value)
+    # The one differing leaf, by position, not both stage lists in full.
+    assert "stages[1].lr: checkpoint 0.001, requested 0.01" in message
+    assert "stages[0]" not in message and len(message) < 300, message
+
+
 def test_fit_stops_loudly_on_a_non_finite_loss(tiny_mixed_splits):
     class Exploding(TinyModel):
         def loss(self, output, target):
@@ -233,7 +248,6 @@ def test_stage_loss_names_an_unknown_term_of_a_model_that_declares_none():
     # Models without `loss_term_names` are checked at the step, with the same message as
     # the up-front check.
     from dmil.training.epoch import stage_loss
-    from dmil.training.stages import StageSpec
 
     model = build_model("joint", input_shapes=[(3,), (3,)], n_classes=2, embed_dim=4)
     output = model([torch.randn(4, 3), torch.randn(4, 3)])
@@ -244,3 +258,11 @@ def test_stage_loss_names_an_unknown_term_of_a_model_that_declares_none():
         r"Did you mean 'ce'\? Its terms: ce\.",
     ):
         stage_loss(model, output, torch.tensor([0, 1, 0, 1]), stage)
+
+
+def test_resume_differences_are_capped_and_counted():
+    from dmil.training.loop import _listed
+
+    text = _listed([(f"k{i}", i, i + 1) for i in range(7)])
+    assert "k4: checkpoint 4, requested 5" in text and "k5" not in text
+    assert text.endswith("; and 2 more")

@@ -9,19 +9,23 @@ writes into ``--out``:
   component's prediction, the dominant component and the interaction type;
 * ``gate_by_type.png``: mean gate weight per interaction type;
 * ``gate_confusion.png``: the gate's dominant component against the interaction type;
-* ``explanation.json``: the same numbers (mean gate weights, confusion, agreement).
+* ``explanation.json``: the same numbers (mean gate weights, confusion, agreement);
+* ``SHA256SUMS``: the digests of the four files (``sha256sum -c SHA256SUMS``).
 
 The files are written into a temporary directory beside ``--out`` and moved into place
-when all are complete; an existing non-empty ``--out`` is replaced only with
-``--overwrite``.
+when all are complete; an earlier explanation in ``--out`` is replaced only with
+``--overwrite``, and never a directory holding other files.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 from pathlib import Path
+
+from dmil.utils import OutputLayout
 
 __all__ = ["add_parser", "run"]
 
@@ -59,7 +63,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="source of interaction types (default: as in the training run)",
     )
     p.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (default 1)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier explanation in --out (never other files)",
+    )
     p.set_defaults(func=run)
 
 
@@ -68,25 +76,19 @@ def raw_module(model: object) -> object:
     return getattr(model, "module", model)
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"--out {out} exists and is not a directory.")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(
-            f"output directory {out} already exists and is not empty; pass --overwrite to "
-            "replace it, or choose another --out."
-        )
-
-
-def _publish(tmp: Path, out: Path) -> None:
-    """Move the finished ``tmp`` onto ``out`` (replacing an old one only now)."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+#: What ``dmil explain`` writes into its ``--out``.
+EXPLAIN_LAYOUT = OutputLayout(
+    command="dmil explain",
+    what="an explanation",
+    marker="explanation.json",
+    entries=(
+        "explanations.csv",
+        "gate_by_type.png",
+        "gate_confusion.png",
+        "explanation.json",
+        "SHA256SUMS",
+    ),
+)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,13 +101,14 @@ def run(args: argparse.Namespace) -> int:
     from dmil.report.gate_plots import plot_gate_by_type, plot_gate_confusion
     from dmil.training.config import ACCELERATORS
     from dmil.training.fabric import configure_threads
-    from dmil.utils import record_sha256
+    from dmil.utils import publish_directory, record_sha256
 
     configure_threads(args.num_threads, "explain")
     if args.device not in ACCELERATORS:
         raise ValueError(f"--device: expected one of {list(ACCELERATORS)}, found {args.device!r}.")
     out = Path(args.out)
-    _check_out(out, args.overwrite)
+    check = functools.partial(EXPLAIN_LAYOUT.check, out, overwrite=args.overwrite)
+    check()
     restored = restore_run(
         args.checkpoint,
         dataset=args.dataset,
@@ -167,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
             },
         )
         record_sha256(*sorted(p for p in tmp.iterdir() if p.name != "SHA256SUMS"))
-        _publish(tmp, out)
+        publish_directory(tmp, out, recheck=check)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -12,12 +12,14 @@ the default ``synthetic-mixed``), then ``--config FILE`` (sections ``data``, ``m
 
 The report is built in a temporary directory beside ``--out`` and moved into place only
 when complete: an interrupted run leaves the previous report (or none), never half of one;
-an existing report is replaced only with ``--overwrite``.
+an existing report is replaced only with ``--overwrite``, and never a directory holding
+files a report does not have (:class:`dmil.utils.OutputLayout`).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shlex
 import shutil
@@ -64,7 +66,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--num-threads", type=int, default=None, help="torch CPU threads (default: dmil's)"
     )
     p.add_argument("--no-progress", action="store_true", help="no per-epoch progress bars")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing report in --out")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier report in --out (never other files)",
+    )
     p.set_defaults(func=run)
 
 
@@ -123,6 +129,12 @@ def build_plan(args: argparse.Namespace) -> Any:
                 f"dmil run: skipping {sorted(set(requested) - set(methods))}: not registered",
                 file=sys.stderr,
             )
+    where = "--methods" if args.methods is not None else f"--config {args.config}: run.methods"
+    for method in methods:  # named by where the list came from
+        try:
+            spec.model.replace(method=method)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {str(exc).removeprefix('model.method: ')}") from None
     if args.seeds is not None:
         if args.seeds < 1:
             raise ValueError(f"--seeds: expected a positive number of seeds, found {args.seeds}.")
@@ -175,39 +187,19 @@ def _remove_stale(out: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"--out {out} exists and is not a directory.")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(
-            f"--out {out} already holds a report (or other files); pass --overwrite to "
-            "replace it or choose another --out."
-        )
-
-
-def _publish(tmp: Path, out: Path) -> None:
-    """Move the finished report into place (replacing an old one)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o777 & ~mask)
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.dmil-old-{os.getpid()}.tmp")
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the study, write the report atomically and print a summary."""
-    from dmil.report.writer import write_report
+    from dmil.cli.train import check_numeric_flags
+    from dmil.report.writer import REPORT_LAYOUT, write_report
+    from dmil.utils import publish_directory
     from dmil.workflows.study import run_study, summary_lines
 
+    check_numeric_flags(args)
     plan = build_plan(args)
     out = Path(args.out) if args.out else Path("runs") / plan.spec.data.name
     args.out = str(out)
-    _check_out(out, args.overwrite)
+    check = functools.partial(REPORT_LAYOUT.check, out, overwrite=args.overwrite)
+    check()
     from dmil.training.fabric import configure_threads
 
     configure_threads(args.num_threads, "run")
@@ -219,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         results = run_study(plan, work_dir=tmp, data_dir=args.data_dir, command=_command(args))
         write_report(results, tmp)
-        _publish(tmp, out)
+        publish_directory(tmp, out, recheck=check)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

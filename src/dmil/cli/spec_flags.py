@@ -34,10 +34,15 @@ TRAIN_FLAGS: dict[str, str] = {
 }
 
 
-def add_data_flags(p: argparse.ArgumentParser, *, required: bool = False) -> None:
+def add_data_flags(p: argparse.ArgumentParser) -> None:
     """``--dataset NAME`` / ``--data FILE`` (mutually exclusive) and ``--data-dir``."""
-    src = p.add_mutually_exclusive_group(required=required)
-    src.add_argument("--dataset", default=None, help="registered dataset name (dmil datasets)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument(
+        "--dataset",
+        default=None,
+        help="registered dataset name (dmil datasets); without --dataset, --data or a "
+        "--config data section: synthetic-mixed",
+    )
     src.add_argument(
         "--data", default=None, metavar="FILE", help="data file: LSMI-layout .pt or dmil .npz"
     )

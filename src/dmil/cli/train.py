@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from dmil.utils import RunLock
 
-    _check_numeric_flags(args)
+    check_numeric_flags(args)
     with RunLock(args.out, command="dmil train"):
         return _run(args)
 
@@ -153,16 +153,20 @@ _NUMERIC_FLAGS: dict[str, tuple[float, bool]] = {
 }
 
 
-def _check_numeric_flags(args: argparse.Namespace) -> None:
+def check_numeric_flags(args: argparse.Namespace) -> None:
     """NaN, infinite, negative or zero values of numeric flags, named by their flag."""
     for attr, (low, inclusive) in _NUMERIC_FLAGS.items():
         value = getattr(args, attr, None)
         if value is None:
             continue
         flag = "--" + attr.replace("_", "-")
-        kind = "positive" if low == 0 and not inclusive else f">= {low:g}"
+        kind = (
+            "a finite positive number"
+            if low == 0 and not inclusive
+            else f"a finite number >= {low:g}"
+        )
         if not math.isfinite(value) or value < low or (value == low and not inclusive):
-            raise ValueError(f"{flag}: expected a finite number {kind}, found {value}.")
+            raise ValueError(f"{flag}: expected {kind}, found {value}.")
 
 
 def _check_config(config: TrainConfig) -> None:

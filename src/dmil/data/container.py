@@ -254,8 +254,9 @@ class MultimodalDataset:
         n_classes = len(class_names)
         if y_min < 0 or y_max >= n_classes:
             raise ValueError(
-                f"labels must lie in 0..{n_classes - 1} (C = {n_classes} classes); found values "
-                f"from {y_min} to {y_max}. Re-map labels to 0..C-1 or pass class_names."
+                f"labels must lie in 0..{n_classes - 1} (C = {n_classes} classes, one per "
+                f"entry of class_names); found values from {y_min} to {y_max}. Give "
+                "class_names one name per class id, or re-map the labels to 0..C-1."
             )
         if n_classes < 2:
             raise ValueError(

@@ -450,7 +450,11 @@ def read_npz(path: str | os.PathLike[str], *, name: str | None = None) -> Multim
         for n in names:
             key = f"x_{n}"
             if key not in headers:
-                raise ValueError(f"{path}: modality '{n}' is listed but array '{key}' is missing.")
+                raise ValueError(
+                    f"{path}: modality '{n}' is listed in modality_names but array '{key}' is "
+                    f"missing (arrays found: {', '.join(sorted(headers))}); store each "
+                    "modality's features as x_<name>."
+                )
             _check_modality_header(path, headers[key])
             modalities.append(archive[key])
         known = {"modality_names", "y", "class_names", "interactions", "groups", "split"}
@@ -458,19 +462,22 @@ def read_npz(path: str | os.PathLike[str], *, name: str | None = None) -> Multim
             logger.warning("%s: ignoring array '%s' (not part of the npz layout)", path, key)
         split = _split_from_tags(path, archive["split"]) if "split" in headers else None
         types = _interactions(archive["interactions"]) if "interactions" in headers else None
-        return MultimodalDataset(
-            modalities,
-            archive["y"],
-            modality_names=names,
-            class_names=archive["class_names"].astype(str).tolist()
-            if "class_names" in headers
-            else None,
-            interactions=types,
-            groups=archive["groups"] if "groups" in headers else None,
-            predefined_split=split,
-            name=name or path.stem,
-            source=str(path),
-        )
+        try:
+            return MultimodalDataset(
+                modalities,
+                archive["y"],
+                modality_names=names,
+                class_names=archive["class_names"].astype(str).tolist()
+                if "class_names" in headers
+                else None,
+                interactions=types,
+                groups=archive["groups"] if "groups" in headers else None,
+                predefined_split=split,
+                name=name or path.stem,
+                source=str(path),
+            )
+        except (TypeError, ValueError) as exc:  # the dataset's checks, named by file
+            raise type(exc)(f"{path}: {exc}") from exc
 
 
 def write_npz(dataset: MultimodalDataset, path: str | os.PathLike[str]) -> Path:

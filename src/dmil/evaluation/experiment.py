@@ -310,6 +310,7 @@ def sample_targets(
         source="estimated",
         device=device,
         random_state=seed,
+        split="training",
     )
     return {"gate_target": model.gate_targets(labels)}
 

@@ -53,6 +53,7 @@ def interaction_labels(
     device: str = "cpu",
     random_state: int = 0,
     cache: bool = True,
+    split: str = "test",
 ) -> tuple[list[str] | None, str]:
     """One interaction type per test sample.
 
@@ -75,6 +76,9 @@ def interaction_labels(
     cache : bool
         Read estimated labels from, and write them to, the label cache (module
         docstring); ``False`` always refits.
+    split : str
+        What ``test`` is, for the log (``"test"``, or ``"training"`` when the training
+        split itself is labelled).
 
     Returns
     -------
@@ -115,7 +119,12 @@ def interaction_labels(
         cached = _read_cached(path, len(test))
         if cached is not None:
             CACHE_STATS["hits"] += 1
-            logger.info("reusing cached interaction labels from %s (estimator not refitted)", path)
+            logger.info(
+                "reusing cached interaction labels of the %s split from %s (estimator not "
+                "refitted)",
+                split,
+                path,
+            )
             return cached, "estimated"
     estimator = estimator_class(measure=measure, device=device, random_state=random_state)
     table = estimator.fit(train, val).transform(test)
@@ -125,7 +134,7 @@ def interaction_labels(
         raise ValueError(
             f"the interaction estimator returned {len(labels)} labels for {len(test)} samples."
         )
-    logger.info("estimated dominant interactions on %d test samples", len(labels))
+    logger.info("estimated dominant interactions on %d %s samples", len(labels), split)
     if path is not None:
         _write_cached(path, labels, settings)
     return labels, "estimated"

@@ -88,6 +88,12 @@ def prepare_out_dir(
     if resume:
         return out
     if not overwrite:
+        if (out / "last.ckpt").is_file() and not (out / "metrics.json").is_file():
+            raise FileExistsError(
+                f"output directory {out} holds an unfinished run (last.ckpt, no metrics.json); "
+                "pass --resume to continue it, --overwrite to start it again, or choose "
+                "another --out."
+            )
         raise FileExistsError(
             f"output directory {out} already exists and is not empty; pass --overwrite to "
             "replace its run files, --resume to continue its run, or choose another --out."

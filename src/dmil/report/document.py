@@ -51,7 +51,10 @@ def _pm(stats: Mapping[str, Any] | None, digits: int = 3) -> str:
 
 
 def _pm_count(stats: Mapping[str, Any] | None) -> str:
-    """A count (epochs): whole with one seed, one decimal for a mean over seeds."""
+    """A count (epochs): whole with one seed or when every seed gave the same, else a
+    mean over seeds with one decimal."""
+    if stats and stats.get("n", 1) > 1 and stats.get("std") == 0:
+        return fmt(int(round(stats["mean"])))
     return _pm(stats, 0 if stats and stats.get("n", 1) == 1 else 1)
 
 
@@ -79,10 +82,37 @@ def _card(results: Mapping[str, Any]) -> list[Block]:
         [
             "split (first seed)",
             f"train {split['train']}, validation {split['val']}, test {split['test']}"
-            + (" (the data's own split kept)" if card["predefined_split"] else ""),
+            + _split_origin(card),
         ],
     ]
     return [("h", 2, "Dataset"), ("table", ["", ""], rows, "ll")]
+
+
+_PART_NAMES = {"train": "training", "val": "validation", "test": "test"}
+
+
+def _split_origin(card: Mapping[str, Any]) -> str:
+    """Which parts of the split the data file defined, if any."""
+    parts = [p for p in ("train", "val", "test") if p in card.get("predefined_parts", [])]
+    if not parts:
+        return ""
+    if len(parts) == 3:
+        return " (the data's own split kept)"
+    defined = " and ".join(_PART_NAMES[p] for p in parts) + (
+        " part" if len(parts) == 1 else " parts"
+    )
+    made = " and ".join(_PART_NAMES[p] for p in ("train", "val", "test") if p not in parts)
+    source = "carved out of its training part" if "train" in parts else "from the other samples"
+    return f" (the data file's {defined}; {made} {source})"
+
+
+def _unique_names(card: Mapping[str, Any]) -> str | None:
+    """``U1 = ..., U2 = ...``: which modality each uniqueness type stands for (two
+    modalities; ``None`` otherwise)."""
+    names = [m["name"] for m in card["modalities"]]
+    if len(names) != 2:
+        return None
+    return f"U1 is information only `{names[0]}` carries, U2 only `{names[1]}`"
 
 
 def _composition(results: Mapping[str, Any], figures: Sequence[str]) -> list[Block]:
@@ -107,7 +137,9 @@ def _composition(results: Mapping[str, Any], figures: Sequence[str]) -> list[Blo
             "modality of that pair)"
         )
     else:
-        split = "redundancy R, uniqueness U1 / U2 and synergy S"
+        split = (
+            f"redundancy R, uniqueness U1 / U2 ({_unique_names(results['dataset'])}) and synergy S"
+        )
         uniqueness = f"U1 {_pm(means['U1'])}, U2 {_pm(means['U2'])}"
     text = (
         f"Per test sample, the estimator ({comp['measure']}, fitted on the training split) "
@@ -146,13 +178,15 @@ def _accuracy(results: Mapping[str, Any], figures: Sequence[str]) -> list[Block]
             row.append(_pm(r["synergy_indicator_own"]))
         for t in types:
             entry = r["by_interaction"].get(t)
-            row.append("-" if entry is None else f"{_pm(entry['accuracy'])} ({entry['n']})")
+            row.append("-" if entry is None else f"{_type_cell(entry)} ({entry['n']})")
         rows.append(row)
     seeds = results["seeds"]
     over = (
         f"seed {seeds[0]}"
         if len(seeds) == 1
-        else f"mean ± std over seeds {', '.join(map(str, seeds))}; n counts samples of all seeds"
+        else f"mean ± std over seeds {', '.join(map(str, seeds))}; per type, the share of "
+        "correct predictions among the type's samples of all seeds (n counts them), ± the "
+        "spread of the per-seed shares"
     )
     text = (
         f"Test accuracy ({over}), overall and on the test samples of each interaction type "
@@ -162,6 +196,9 @@ def _accuracy(results: Mapping[str, Any], figures: Sequence[str]) -> list[Block]
         "modality, fitted on the training split, the same for every method) gets them wrong"
         + ("; the (own) column uses the method's own per-modality outputs instead." if own else ".")
     )
+    names = _unique_names(results["dataset"])
+    if names is not None:
+        text += f" {names}."
     blocks: list[Block] = [("h", 2, "Accuracy"), ("p", text)]
     if "accuracy.png" in figures:
         blocks.append(("img", "accuracy.png", "Accuracy overall and per interaction type."))
@@ -170,33 +207,58 @@ def _accuracy(results: Mapping[str, Any], figures: Sequence[str]) -> list[Block]
     return blocks
 
 
+def _type_cell(entry: Mapping[str, Any]) -> str:
+    """A type's accuracy: pooled over seeds, ± the spread of the per-seed values."""
+    if entry.get("pooled") is None:
+        return "-"
+    spread = entry["accuracy"]
+    text = fmt(entry["pooled"])
+    if spread.get("n", 1) > 1:
+        text += f" ± {fmt(spread['std'])}"
+    return text
+
+
+#: A type with fewer test samples than this per split (on average over seeds) is not ranked.
+_MIN_RANKED = 20
+
+
 def _findings(results: Mapping[str, Any]) -> list[str]:
     """Plain statements read off the accuracy table."""
     methods = results["methods"]
     res = results["results"]
-    best = max(methods, key=lambda m: res[m]["accuracy"]["mean"])
-    items = [f"Highest accuracy: {best} ({_pm(res[best]['accuracy'])})."]
+    top_acc = max(res[m]["accuracy"]["mean"] for m in methods)
+    best = [m for m in methods if res[m]["accuracy"]["mean"] == top_acc]
+    items = [
+        "Highest accuracy: "
+        + ", ".join(f"{m} ({_pm(res[m]['accuracy'])})" for m in best)
+        + (", tied." if len(best) > 1 else ".")
+    ]
+    n_seeds = len(results["seeds"])
     for t in results["composition"]["types"]:
         scored = [
-            (m, res[m]["by_interaction"][t]["accuracy"])
+            (m, res[m]["by_interaction"][t])
             for m in methods
-            if t in res[m]["by_interaction"]
-            and res[m]["by_interaction"][t]["accuracy"]["mean"] is not None
+            if t in res[m]["by_interaction"] and res[m]["by_interaction"][t]["pooled"] is not None
         ]
-        if scored:
-            top, worst = (
-                max(scored, key=lambda p: p[1]["mean"]),
-                min(scored, key=lambda p: p[1]["mean"]),
+        if not scored:
+            continue
+        per_split = scored[0][1]["n"] / n_seeds
+        if per_split < _MIN_RANKED:
+            where = (
+                f"{scored[0][1]['n']} in the test split"
+                if n_seeds == 1
+                else f"{fmt(per_split, 1)} per test split on average"
             )
-            if top[1]["mean"] == worst[1]["mean"]:
-                items.append(f"{t} samples: every method {_pm(top[1])}.")
-            else:
-                tied_top = ", ".join(m for m, a in scored if a["mean"] == top[1]["mean"])
-                tied_low = ", ".join(m for m, a in scored if a["mean"] == worst[1]["mean"])
-                items.append(
-                    f"{t} samples: best {tied_top} ({_pm(top[1])}), "
-                    f"lowest {tied_low} ({_pm(worst[1])})."
-                )
+            items.append(f"{t} samples: {where}, too few to rank the methods.")
+            continue
+        values = [e["pooled"] for _, e in scored]
+        high, low = max(values), min(values)
+        if high == low:
+            items.append(f"{t} samples: every method {fmt(high)}.")
+            continue
+        top = ", ".join(f"{m} ({_type_cell(e)})" for m, e in scored if e["pooled"] == high)
+        bottom = ", ".join(f"{m} ({_type_cell(e)})" for m, e in scored if e["pooled"] == low)
+        items.append(f"{t} samples: best {top}, lowest {bottom}.")
     card = results["dataset"]
     chance = f"Chance level: {fmt(1.0 / card['n_classes'])}"
     majority = majority_baseline(card)
@@ -229,9 +291,17 @@ def _gate(results: Mapping[str, Any], figures: Sequence[str]) -> list[Block]:
         for t, n, ws in zip(types, gate["counts"], gate["mean_gate"], strict=True)
     ]
     blocks.append(("table", ["type", *comps], rows, "l" + "r" * len(comps)))
-    conf = [[t, *[str(c) for c in cs]] for t, cs in zip(types, gate["confusion"], strict=True)]
-    blocks.append(("p", "Test samples by type (rows) and the gate's dominant component (columns):"))
-    blocks.append(("table", ["type", *comps], conf, "l" + "r" * len(comps)))
+    conf = [
+        [c, *[str(gate["confusion"][i][k]) for i in range(len(types))]] for k, c in enumerate(comps)
+    ]
+    blocks.append(
+        (
+            "p",
+            "Test samples by the gate's dominant component (rows) and type (columns), as "
+            "`dmil explain` writes them:",
+        )
+    )
+    blocks.append(("table", ["dominant", *types], conf, "l" + "r" * len(types)))
     if gate.get("agreement") is not None:
         blocks.append(
             (

@@ -62,7 +62,7 @@ def plot_composition(results: Mapping[str, Any], path: str | os.PathLike[str]) -
             x + (k - (len(series) - 1) / 2) * width,
             values,
             width,
-            yerr=errors if len(results["seeds"]) > 1 else None,
+            yerr=_clipped_errors(values, errors) if len(results["seeds"]) > 1 else None,
             color=[_TYPE_COLOURS.get(t, "#999999") for t in types],
             alpha=alpha,
             edgecolor="black",
@@ -81,6 +81,13 @@ def plot_composition(results: Mapping[str, Any], path: str | os.PathLike[str]) -
     return _save(fig, path)
 
 
+def _clipped_errors(values: list[float], spreads: list[float | None]) -> np.ndarray:
+    """Error bars of ± the spread, cut at 0 and 1 (accuracies and shares stay in [0, 1])."""
+    v = np.nan_to_num(np.asarray(values, dtype=float))
+    d = np.asarray([0.0 if e is None else e for e in spreads], dtype=float)
+    return np.vstack([np.minimum(d, v), np.minimum(d, 1.0 - v)])
+
+
 def plot_accuracy(results: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
     """Grouped bars: accuracy of each method overall and on each interaction type."""
     methods = results["methods"]
@@ -92,17 +99,18 @@ def plot_accuracy(results: Mapping[str, Any], path: str | os.PathLike[str]) -> P
     ax = fig.add_subplot(1, 1, 1)
     for k, method in enumerate(methods):
         r = results["results"][method]
-        stats = [r["accuracy"]] + [
-            r["by_interaction"].get(t, {}).get("accuracy", {"mean": None, "std": None})
-            for t in types
+        per_type = [r["by_interaction"].get(t) for t in types]
+        values = [r["accuracy"]["mean"]] + [
+            np.nan if e is None or e["pooled"] is None else e["pooled"] for e in per_type
         ]
-        values = [np.nan if s["mean"] is None else s["mean"] for s in stats]
-        errors = [0.0 if s["std"] is None else s["std"] for s in stats]
+        spreads = [r["accuracy"]["std"]] + [
+            None if e is None else e["accuracy"]["std"] for e in per_type
+        ]
         ax.bar(
             x + (k - (len(methods) - 1) / 2) * width,
             values,
             width,
-            yerr=errors if len(results["seeds"]) > 1 else None,
+            yerr=_clipped_errors(values, spreads) if len(results["seeds"]) > 1 else None,
             color=_colour(methods, method),
             edgecolor="black",
             linewidth=0.5,
@@ -126,7 +134,13 @@ def plot_accuracy(results: Mapping[str, Any], path: str | os.PathLike[str]) -> P
             va="bottom" if close else "center",
             fontsize=8,
         )
-    ax.set_xticks(x, groups)
+    # The samples behind each type's bars (all seeds), since a few samples give wide bars.
+    counts = {
+        t: results["results"][methods[0]]["by_interaction"].get(t, {}).get("n") for t in types
+    }
+    ax.set_xticks(
+        x, ["overall", *(t if counts[t] is None else f"{t} (n={counts[t]})" for t in types)]
+    )
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("test accuracy")
     source = results["composition"]["source"]

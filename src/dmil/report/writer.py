@@ -11,13 +11,21 @@ from pathlib import Path
 from typing import Any
 
 from dmil.report.document import build_blocks, render_html, render_markdown
-from dmil.report.figures import write_figures
-from dmil.utils import atomic_path
+from dmil.report.figures import FIGURES, write_figures
+from dmil.utils import OutputLayout, atomic_path
 
-__all__ = ["REPORT_FILES", "write_report"]
+__all__ = ["REPORT_FILES", "REPORT_LAYOUT", "write_report"]
 
 #: The files every report has (figures depend on what was run).
 REPORT_FILES: tuple[str, ...] = ("results.json", "report.md", "report.html", "spec.yaml")
+#: What ``dmil run`` may write into its ``--out``: the report files, the figures and
+#: ``runs/`` (one run directory per method and seed).
+REPORT_LAYOUT = OutputLayout(
+    command="dmil run",
+    what="a report",
+    marker="results.json",
+    entries=(*REPORT_FILES, *FIGURES, "runs"),
+)
 
 
 def _jsonable(value: Any) -> Any:

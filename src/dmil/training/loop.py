@@ -191,15 +191,14 @@ def _check_resume(
 ) -> None:
     stored = _current_stage_fields(content["config"])
     requested = config.to_dict()
-    diffs = [
-        f"{k}: checkpoint {stored.get(k)!r}, requested {requested[k]!r}"
-        for k in TRAJECTORY_FIELDS
-        if stored.get(k) != requested[k]
-    ]
-    if diffs:
+    settings: list[tuple[str, Any, Any]] = []
+    for k in TRAJECTORY_FIELDS:
+        settings += _differences(stored.get(k), requested[k], k)
+    if settings:
         raise ValueError(
-            f"cannot resume from {path}: the training settings differ ({'; '.join(diffs)}). "
-            "Resume with the stored settings or start a new run with --overwrite."
+            f"cannot resume from {path}: the training settings differ "
+            f"({_listed(settings)}). Resume with the stored settings or start a new run "
+            "with --overwrite."
         )
     # The data first: a changed dataset also changes the model's shapes, and naming the
     # dataset says why.
@@ -209,16 +208,24 @@ def _check_resume(
         leaves += _differences(stored_part, dict(requested_part or {}), what)
     # ``extra.spec`` repeats ``extra.data``; each difference is named once.
     keys = {key for key, _, _ in leaves}
-    listed = [
-        f"{key}: checkpoint {_short(a)}, requested {_short(b)}"
-        for key, a, b in leaves
-        if not (key.startswith("extra.spec.") and key.replace(".spec", "", 1) in keys)
+    leaves = [
+        leaf
+        for leaf in leaves
+        if not (leaf[0].startswith("extra.spec.") and leaf[0].replace(".spec", "", 1) in keys)
     ]
-    if listed:
+    if leaves:
         raise ValueError(
-            f"cannot resume from {path}: {'; '.join(listed[:5])}. Resume with the same "
+            f"cannot resume from {path}: {_listed(leaves)}. Resume with the same "
             "dataset, method and model settings, or start a new run with --overwrite."
         )
+
+
+def _listed(leaves: list[tuple[str, Any, Any]], limit: int = 5) -> str:
+    """The first ``limit`` differences as ``key: checkpoint A, requested B``, joined."""
+    text = "; ".join(
+        f"{k}: checkpoint {_short(a)}, requested {_short(b)}" for k, a, b in leaves[:limit]
+    )
+    return text if len(leaves) <= limit else f"{text}; and {len(leaves) - limit} more"
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -227,8 +234,16 @@ def _short(value: Any, limit: int = 80) -> str:
 
 
 def _differences(found: Any, wanted: Any, key: str) -> list[tuple[str, Any, Any]]:
-    """``(dotted key, stored, requested)`` for each leaf where two nested mappings
-    differ (a key missing on one side reads ``"<absent>"`` there)."""
+    """``(dotted key, stored, requested)`` for each leaf where two nested mappings (or
+    lists of equal length, as ``key[i]``) differ; a key missing on one side reads
+    ``"<absent>"`` there."""
+    sequences = (list, tuple)
+    if isinstance(found, sequences) and isinstance(wanted, sequences) and len(found) == len(wanted):
+        return [
+            leaf
+            for i, (a, b) in enumerate(zip(found, wanted, strict=True))
+            for leaf in _differences(a, b, f"{key}[{i}]")
+        ]
     if not (isinstance(found, Mapping) and isinstance(wanted, Mapping)):
         return [] if found == wanted else [(key, found, wanted)]
     out: list[tuple[str, Any, Any]] = []

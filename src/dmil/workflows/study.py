@@ -194,11 +194,12 @@ def _shares(labels: Sequence[str] | None) -> dict[str, float] | None:
     return {k: float(c / total) for k, c in pairs}
 
 
-def _composition(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
-    """Shares of each type (estimated dominant, and true) averaged over seeds."""
+def _composition(per_seed: list[dict[str, Any]], expected: Sequence[str]) -> dict[str, Any]:
+    """Shares of each type (estimated dominant, and true) averaged over seeds; every type
+    in ``expected`` is listed, with share 0 where no test sample has it."""
     est = [_shares(s["estimated"]) for s in per_seed]
     true = [_shares(s["true"]) for s in per_seed] if per_seed[0]["true"] is not None else None
-    types = sorted({t for d in est + (true or []) for t in d}, key=type_key)
+    types = sorted({*expected, *(t for d in est + (true or []) for t in d)}, key=type_key)
     agreement = None
     if true is not None:
         agreement = mean_std(
@@ -246,6 +247,7 @@ def gate_summary(explanation: Any) -> dict[str, Any]:
         "mean_gate": [[float(explanation.mean_gate[t][c]) for c in comps] for t in types],
         "counts": [int(explanation.counts[t]) for t in types],
         "confusion": confusion.T.tolist(),
+        "confusion_axes": ["types", "components"],
         "agreement": None if explanation.agreement is None else float(explanation.agreement),
         "constant_agreement": None
         if explanation.constant_agreement is None
@@ -278,6 +280,7 @@ def _merge_gates(gates: list[dict[str, Any]]) -> dict[str, Any] | None:
         "mean_gate": mean.tolist(),
         "counts": counts.astype(int).tolist(),
         "confusion": confusion.tolist(),
+        "confusion_axes": ["types", "components"],
         "agreement": mean_std(agreement) if any(a is not None for a in agreement) else None,
         "constant_agreement": mean_std(constant) if any(a is not None for a in constant) else None,
         "seeds": len(gates),
@@ -285,6 +288,11 @@ def _merge_gates(gates: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 # ---------------------------------------------------------------------- methods
+def _expected_types(n_modalities: int) -> tuple[str, ...]:
+    """The types the estimator can assign with this many modalities."""
+    return ("R", "U1", "U2", "S") if n_modalities == 2 else ("R", "U", "S")
+
+
 def _method_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean +- std over seeds of one method's numbers."""
     tests = [r["test"] for r in runs]
@@ -294,17 +302,26 @@ def _method_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         for key in ("accuracy", "macro_f1", "synergy_indicator", "synergy_indicator_own")
     }
     out["by_interaction"] = {
-        t: {
-            "accuracy": mean_std([m["by_interaction"].get(t, {}).get("accuracy") for m in tests]),
-            "n": sum(int(m["by_interaction"].get(t, {}).get("n", 0)) for m in tests),
-        }
-        for t in types
+        t: _type_accuracy([m["by_interaction"].get(t, {}) for m in tests]) for t in types
     }
     for key in ("train_seconds", "samples_per_second", "epochs_run", "best_epoch"):
         out[key] = mean_std([r.get(key) for r in runs])
     out["val_accuracy"] = mean_std([r["val"]["accuracy"] for r in runs])
     out["stages"] = [s.get("name") for s in runs[0]["config"].get("stages", [])]
     return out
+
+
+def _type_accuracy(per_seed: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """One type's accuracy over seeds: ``accuracy`` (mean ± std of the per-seed values),
+    ``pooled`` (correct over all seeds' samples of the type: the number to read when
+    seeds have few and unequal counts) and ``n`` (samples, all seeds)."""
+    n = sum(int(e.get("n", 0)) for e in per_seed)
+    correct = sum(round(e["accuracy"] * e["n"]) for e in per_seed if e.get("n"))
+    return {
+        "accuracy": mean_std([e.get("accuracy") for e in per_seed]),
+        "pooled": correct / n if n else None,
+        "n": n,
+    }
 
 
 def _curve(history: list[dict[str, Any]]) -> dict[str, list[Any]]:
@@ -338,6 +355,8 @@ def _dataset_card(data: Any, splits: Any, spec: ExperimentSpec) -> dict[str, Any
         "options": dict(spec.data.options),
         "split": {k: len(getattr(splits, k)) for k in ("train", "val", "test")},
         "predefined_split": data.predefined_split is not None,
+        # The parts the data file defines; the others were carved from its training part.
+        "predefined_parts": sorted(data.predefined_split or ()),
     }
     if spec.data.dataset is not None:
         from dmil.data.registry import dataset_info
@@ -444,7 +463,7 @@ def run_study(
         "dataset": card,
         "methods": list(plan.methods),
         "seeds": list(plan.seeds),
-        "composition": _composition(per_seed),
+        "composition": _composition(per_seed, _expected_types(len(card["modalities"]))),
         "results": {m: _method_summary(runs[m]) for m in plan.methods},
         "per_seed": {
             m: [
@@ -489,7 +508,7 @@ def summary_lines(results: Mapping[str, Any]) -> list[str]:
         spread = f" ± {acc['std']:.3f}" if acc["n"] > 1 else " " * 8
         cells = f"{method:<12} {acc['mean']:>8.3f}{spread}"
         for t in types:
-            value = r["by_interaction"].get(t, {}).get("accuracy", {}).get("mean")
+            value = r["by_interaction"].get(t, {}).get("pooled")
             cells += f" {'-':>7}" if value is None else f" {value:>7.3f}"
         cells += f" {r['train_seconds']['mean']:>8.1f}"
         lines.append(cells)

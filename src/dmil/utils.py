@@ -53,6 +53,7 @@ __all__ = [
     "raise_on_sigterm",
     "read_checksums",
     "record_sha256",
+    "record_tree_sha256",
     "verify_sha256",
 ]
 
@@ -126,7 +127,8 @@ _OS_LITTER: frozenset[str] = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"}
 @dataclass(frozen=True)
 class OutputLayout:
     """What a command writes into its ``--out``, so that replacing an earlier output never
-    deletes anything else.
+    deletes anything else. Every output holds a ``SHA256SUMS`` listing each of its files
+    (:func:`record_tree_sha256`; ``sha256sum -c SHA256SUMS`` verifies them).
 
     Attributes
     ----------
@@ -134,15 +136,12 @@ class OutputLayout:
         The command, for messages (``"dmil run"``).
     what : str
         What it writes, for messages (``"a report"``).
-    marker : str
-        The file every output of the command holds (``results.json``).
     entries : tuple of str
         Every top-level file and directory name it may write.
     """
 
     command: str
     what: str
-    marker: str
     entries: tuple[str, ...]
 
     def check(self, out: str | os.PathLike[str], *, overwrite: bool) -> None:
@@ -158,10 +157,12 @@ class OutputLayout:
         Raises
         ------
         FileExistsError
-            When ``out`` is a file; holds entries the command does not write (replacing
-            it would delete them; file-browser litter such as ``.DS_Store`` aside); holds
-            something but no :attr:`marker` (it is no earlier output); or holds an earlier
-            output and ``overwrite`` is false. The message names the entries and the fix.
+            When ``out`` is a file; holds something that is not an earlier output of the
+            command (a top-level name it does not write, no ``SHA256SUMS``, or a file,
+            at any depth, that its ``SHA256SUMS`` does not list; file-browser litter such
+            as ``.DS_Store`` aside), since replacing ``out`` would delete it; or holds an
+            earlier output and ``overwrite`` is false. The message names the entries and
+            the fix.
         """
         out = Path(out)
         if out.exists() and not out.is_dir():
@@ -174,18 +175,22 @@ class OutputLayout:
         if not entries:
             return
         foreign = [name for name in entries if name not in self.entries]
+        if not foreign and CHECKSUM_FILE not in entries:
+            raise FileExistsError(
+                f"--out {out} holds {', '.join(entries)} but no {CHECKSUM_FILE}, so it is not "
+                f"{self.what} of `{self.command}`; choose another --out."
+            )
+        if not foreign:
+            listed = set(read_checksums(out)) | {CHECKSUM_FILE}
+            files = (p for p in out.rglob("*") if p.is_file() and p.name not in _OS_LITTER)
+            foreign = sorted(n for p in files if (n := p.relative_to(out).as_posix()) not in listed)
         if foreign:
             shown = ", ".join(foreign[:5]) + (
                 f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
             )
             raise FileExistsError(
-                f"--out {out} holds files that `{self.command}` does not write ({shown}); it "
+                f"--out {out} holds files that `{self.command}` did not write ({shown}); it "
                 f"replaces only {self.what}, so move them or choose another --out."
-            )
-        if self.marker not in entries:
-            raise FileExistsError(
-                f"--out {out} holds {', '.join(entries)} but no {self.marker}, so it is not "
-                f"{self.what} of `{self.command}`; choose another --out."
             )
         if not overwrite:
             raise FileExistsError(
@@ -287,6 +292,16 @@ def record_sha256(*paths: str | os.PathLike[str]) -> None:
     entries = read_checksums(directory)
     entries.update({f.name: file_sha256(f) for f in files})
     _write_checksums(directory, entries)
+
+
+def record_tree_sha256(directory: str | os.PathLike[str]) -> Path:
+    """Write ``directory/SHA256SUMS`` listing every file below ``directory`` by its
+    relative path (subdirectories' own ``SHA256SUMS`` files included), replacing any
+    earlier one; returns its path."""
+    root = Path(directory)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p != root / CHECKSUM_FILE)
+    _write_checksums(root, {p.relative_to(root).as_posix(): file_sha256(p) for p in files})
+    return root / CHECKSUM_FILE
 
 
 def merge_checksums(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:

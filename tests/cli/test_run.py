@@ -285,7 +285,8 @@ def test_report_findings_pool_types_over_seeds_name_ties_and_skip_small_types():
     items = _findings(results)
     # U1 pooled: a (15 + 14) / 50 = 0.580, b and c 0.600 (tied best); 25 per split is enough.
     assert (
-        "U1 samples: best b (0.600 ± 0.000), c (0.600 ± 0.000), lowest a (0.580 ± 0.141)." in items
+        "U1 samples: best b (0.600 ± 0.000), c (0.600 ± 0.000) (tied), lowest a (0.580 ± 0.141)."
+        in items
     )
     # U2: 2.5 samples per test split, not ranked (the threshold is per split, since seeds
     # may share one fixed test split).
@@ -360,10 +361,10 @@ def test_run_names_where_an_unknown_method_came_from(tmp_path, capsys):
 
 
 def test_overwrite_keeps_user_files_and_a_report_finished_meanwhile(tmp_path):
-    from dmil.utils import OutputLayout, publish_directory
+    from dmil.utils import OutputLayout, publish_directory, record_tree_sha256
 
     layout = OutputLayout(
-        command="dmil run", what="a report", marker="results.json", entries=("results.json", "runs")
+        command="dmil run", what="a report", entries=("results.json", "runs", "SHA256SUMS")
     )
 
     def check(out, overwrite=True):
@@ -371,12 +372,20 @@ def test_overwrite_keeps_user_files_and_a_report_finished_meanwhile(tmp_path):
 
     out = tmp_path / "out"
     (out / "runs").mkdir(parents=True)
-    # A directory of known names but no marker is no earlier report.
-    with pytest.raises(FileExistsError, match="no results.json, so it is not a report"):
+    # A directory of known names but no SHA256SUMS is no earlier report.
+    with pytest.raises(FileExistsError, match="no SHA256SUMS, so it is not a report"):
         check(out)
     (out / "results.json").write_text("{}")
+    (out / "runs" / "m").mkdir()
+    (out / "runs" / "m" / "best.ckpt").write_text("w")
+    record_tree_sha256(out)
     (out / ".DS_Store").write_text("")  # file-browser litter does not block --overwrite
     check(out)
+    # A file the report did not write, however deep, blocks the replacement.
+    (out / "runs" / "m" / "mine.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"did not write \(runs/m/mine\.txt\)"):
+        check(out)
+    (out / "runs" / "m" / "mine.txt").unlink()
     with pytest.raises(FileExistsError, match="pass --overwrite"):
         check(out, overwrite=False)
     # A file that arrives while the command runs blocks the replacement at the end; the
@@ -402,3 +411,12 @@ def test_report_error_bars_stay_within_zero_and_one():
     lower, upper = _clipped_errors([0.4, 0.95, float("nan")], [0.53, 0.1, None])
     assert lower.tolist() == pytest.approx([0.4, 0.1, 0.0])
     assert upper.tolist() == pytest.approx([0.53, 0.05, 0.0])
+
+
+def test_run_report_explains_one_gate_when_several_gated_methods_ran(tmp_path):
+    # dmil-fc and dmil both have gates; the report's gate section is dmil's alone.
+    out = tmp_path / "r"
+    assert _run(out, _config(tmp_path, epochs=3), "--methods", "dmil-fc,dmil") == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["gate"]["method"] == "dmil" and results["gate_note"] is None
+    assert sum(results["gate"]["counts"]) == results["dataset"]["split"]["test"]

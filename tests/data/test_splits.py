@@ -147,3 +147,12 @@ def test_split_dataset_returns_subsets_matching_indices() -> None:
     sp = split_dataset(ds, random_state=0)
     assert len(sp.train) + len(sp.val) + len(sp.test) == len(ds)
     assert torch.equal(sp.test.labels, ds.labels[torch.as_tensor(sp.indices["test"])])
+
+
+def test_split_names_a_declared_class_without_samples():
+    labels = np.arange(60) % 3
+    data = MultimodalDataset(
+        [np.zeros((60, 2)), np.zeros((60, 2))], labels, class_names=["a", "b", "c", "d"]
+    )
+    with pytest.raises(ValueError, match=r"class\(es\) \[3\] have no samples in the whole dataset"):
+        split_indices(data, random_state=0)

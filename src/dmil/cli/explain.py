@@ -80,7 +80,6 @@ def raw_module(model: object) -> object:
 EXPLAIN_LAYOUT = OutputLayout(
     command="dmil explain",
     what="an explanation",
-    marker="explanation.json",
     entries=(
         "explanations.csv",
         "gate_by_type.png",

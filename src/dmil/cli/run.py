@@ -4,7 +4,8 @@ Estimates the per-sample interactions, trains every method with one shared spec,
 evaluates overall and per interaction type, explains DMIL's gate, and writes into
 ``--out``: ``report.html`` (self-contained), ``report.md``, ``results.json`` (every number
 of the report), the PNG figures, ``spec.yaml`` (``dmil run --config spec.yaml`` replays
-the run) and ``runs/<method>/seed<k>/`` (each training run's files).
+the run), ``runs/<method>/seed<k>/`` (each training run's files) and ``SHA256SUMS``
+(every file, ``sha256sum -c SHA256SUMS``).
 
 Settings are layered: the budget of the dataset (``configs/*.yaml``; the demo size for
 the default ``synthetic-mixed``), then ``--config FILE`` (sections ``data``, ``model``,
@@ -191,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the study, write the report atomically and print a summary."""
     from dmil.cli.train import check_numeric_flags
     from dmil.report.writer import REPORT_LAYOUT, write_report
-    from dmil.utils import publish_directory
+    from dmil.utils import publish_directory, record_tree_sha256
     from dmil.workflows.study import run_study, summary_lines
 
     check_numeric_flags(args)
@@ -211,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         results = run_study(plan, work_dir=tmp, data_dir=args.data_dir, command=_command(args))
         write_report(results, tmp)
+        record_tree_sha256(tmp)
         publish_directory(tmp, out, recheck=check)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

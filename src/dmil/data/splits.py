@@ -112,6 +112,13 @@ def _group_take(
 def _check_classes(labels: np.ndarray, idx: np.ndarray, n_classes: int, split: str) -> None:
     present = np.bincount(labels[idx], minlength=n_classes)
     missing = np.flatnonzero(present == 0)
+    absent = missing[np.bincount(labels, minlength=n_classes)[missing] == 0]
+    if absent.size:
+        raise ValueError(
+            f"class(es) {absent.tolist()} have no samples in the whole dataset: it declares "
+            f"{n_classes} classes (class_names) but its labels use only "
+            f"{np.unique(labels).size}; give class_names one name per class the labels use."
+        )
     if missing.size:
         raise ValueError(
             f"split '{split}' has no samples of class(es) {missing.tolist()}; every split "

@@ -222,6 +222,12 @@ def _type_cell(entry: Mapping[str, Any]) -> str:
 _MIN_RANKED = 20
 
 
+def _tied(scored: Sequence[tuple[str, Mapping[str, Any]]], value: float) -> str:
+    """The methods whose pooled accuracy is ``value``, each with its own cell."""
+    named = [f"{m} ({_type_cell(e)})" for m, e in scored if e["pooled"] == value]
+    return ", ".join(named) + (" (tied)" if len(named) > 1 else "")
+
+
 def _findings(results: Mapping[str, Any]) -> list[str]:
     """Plain statements read off the accuracy table."""
     methods = results["methods"]
@@ -247,7 +253,8 @@ def _findings(results: Mapping[str, Any]) -> list[str]:
             where = (
                 f"{scored[0][1]['n']} in the test split"
                 if n_seeds == 1
-                else f"{fmt(per_split, 1)} per test split on average"
+                else f"{fmt(per_split, 0 if per_split == int(per_split) else 1)} per test split "
+                "on average"
             )
             items.append(f"{t} samples: {where}, too few to rank the methods.")
             continue
@@ -256,9 +263,7 @@ def _findings(results: Mapping[str, Any]) -> list[str]:
         if high == low:
             items.append(f"{t} samples: every method {fmt(high)}.")
             continue
-        top = ", ".join(f"{m} ({_type_cell(e)})" for m, e in scored if e["pooled"] == high)
-        bottom = ", ".join(f"{m} ({_type_cell(e)})" for m, e in scored if e["pooled"] == low)
-        items.append(f"{t} samples: best {top}, lowest {bottom}.")
+        items.append(f"{t} samples: best {_tied(scored, high)}, lowest {_tied(scored, low)}.")
     card = results["dataset"]
     chance = f"Chance level: {fmt(1.0 / card['n_classes'])}"
     majority = majority_baseline(card)

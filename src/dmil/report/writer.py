@@ -12,19 +12,18 @@ from typing import Any
 
 from dmil.report.document import build_blocks, render_html, render_markdown
 from dmil.report.figures import FIGURES, write_figures
-from dmil.utils import OutputLayout, atomic_path
+from dmil.utils import CHECKSUM_FILE, OutputLayout, atomic_path
 
 __all__ = ["REPORT_FILES", "REPORT_LAYOUT", "write_report"]
 
 #: The files every report has (figures depend on what was run).
 REPORT_FILES: tuple[str, ...] = ("results.json", "report.md", "report.html", "spec.yaml")
-#: What ``dmil run`` may write into its ``--out``: the report files, the figures and
-#: ``runs/`` (one run directory per method and seed).
+#: What ``dmil run`` may write into its ``--out``: the report files, the figures,
+#: ``runs/`` (one run directory per method and seed) and ``SHA256SUMS`` (every file).
 REPORT_LAYOUT = OutputLayout(
     command="dmil run",
     what="a report",
-    marker="results.json",
-    entries=(*REPORT_FILES, *FIGURES, "runs"),
+    entries=(*REPORT_FILES, *FIGURES, "runs", CHECKSUM_FILE),
 )
 
 

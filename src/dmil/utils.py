@@ -177,8 +177,10 @@ class OutputLayout:
         foreign = [name for name in entries if name not in self.entries]
         if not foreign and CHECKSUM_FILE not in entries:
             raise FileExistsError(
-                f"--out {out} holds {', '.join(entries)} but no {CHECKSUM_FILE}, so it is not "
-                f"{self.what} of `{self.command}`; choose another --out."
+                f"--out {out} holds {', '.join(entries)} but no {CHECKSUM_FILE}, where "
+                f"`{self.command}` lists the files it wrote (outputs of older versions have "
+                "none), so none of them can be told from yours; delete the directory yourself "
+                "or choose another --out."
             )
         if not foreign:
             listed = set(read_checksums(out)) | {CHECKSUM_FILE}

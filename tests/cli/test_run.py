@@ -373,7 +373,9 @@ def test_overwrite_keeps_user_files_and_a_report_finished_meanwhile(tmp_path):
     out = tmp_path / "out"
     (out / "runs").mkdir(parents=True)
     # A directory of known names but no SHA256SUMS is no earlier report.
-    with pytest.raises(FileExistsError, match="no SHA256SUMS, so it is not a report"):
+    with pytest.raises(
+        FileExistsError, match="no SHA256SUMS, where `dmil run` lists the files it wrote"
+    ):
         check(out)
     (out / "results.json").write_text("{}")
     (out / "runs" / "m").mkdir()

@@ -1,9 +1,8 @@
 """Small helpers shared across the package.
 
 * seeding: :func:`check_random_state`;
-* files: :func:`atomic_path` (temporary file, then rename), :class:`OutputLayout` and
-  :func:`publish_directory` (what an ``--out`` may hold before a command replaces it, and
-  the replacement), content digests
+* files: :func:`atomic_path` (temporary file, then rename), :class:`OutputLayout` (what
+  an ``--out`` may hold before a command replaces it, and the replacement), content digests
   (:func:`record_sha256`, :func:`verify_sha256`; a ``SHA256SUMS`` file per directory
   in the format ``sha256sum -c`` reads), free-space checks (:func:`check_free_space`);
 * run directories: :class:`RunLock`, an exclusive lock that keeps two runs out of one
@@ -26,7 +25,7 @@ import shutil
 import signal
 import socket
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +48,6 @@ __all__ = [
     "file_sha256",
     "format_bytes",
     "merge_checksums",
-    "publish_directory",
     "raise_on_sigterm",
     "read_checksums",
     "record_sha256",
@@ -137,7 +135,7 @@ class OutputLayout:
     what : str
         What it writes, for messages (``"a report"``).
     entries : tuple of str
-        Every top-level file and directory name it may write.
+        Every top-level file and directory name it may write (``SHA256SUMS`` besides).
     """
 
     command: str
@@ -174,7 +172,7 @@ class OutputLayout:
         )
         if not entries:
             return
-        foreign = [name for name in entries if name not in self.entries]
+        foreign = [name for name in entries if name not in (*self.entries, CHECKSUM_FILE)]
         if not foreign and CHECKSUM_FILE not in entries:
             raise FileExistsError(
                 f"--out {out} holds {', '.join(entries)} but no {CHECKSUM_FILE}, where "
@@ -200,49 +198,51 @@ class OutputLayout:
                 "choose another --out."
             )
 
+    def publish(
+        self, tmp: str | os.PathLike[str], out: str | os.PathLike[str], *, overwrite: bool
+    ) -> Path:
+        """Move a finished output ``tmp`` onto ``out``, replacing an earlier one.
 
-def publish_directory(
-    tmp: str | os.PathLike[str], out: str | os.PathLike[str], *, recheck: Callable[[], None]
-) -> Path:
-    """Move a finished output directory ``tmp`` onto ``out``, replacing an earlier one.
+        ``tmp`` gets its ``SHA256SUMS`` (:func:`record_tree_sha256`), then :meth:`check`
+        runs again, since files may have arrived in ``out`` while the command ran.
 
-    Parameters
-    ----------
-    tmp : path
-        The finished output, beside ``out``.
-    out : path
-        Where it goes.
-    recheck : callable
-        Run just before ``out`` is replaced (the command's :meth:`OutputLayout.check`),
-        since files may have arrived in ``out`` while the command ran.
+        Parameters
+        ----------
+        tmp : path
+            The finished output, beside ``out``.
+        out : path
+            Where it goes.
+        overwrite : bool
+            Whether ``--overwrite`` was given.
 
-    Returns
-    -------
-    Path
-        ``out``.
+        Returns
+        -------
+        Path
+            ``out``.
 
-    Raises
-    ------
-    FileExistsError
-        From ``recheck``; ``tmp`` is then kept as ``<out>.new-<pid>`` and the message
-        says so, so the finished work is not lost.
-    """
-    tmp, out = Path(tmp), Path(out)
-    try:
-        recheck()
-    except FileExistsError as exc:
-        kept = out.with_name(f"{out.name}.new-{os.getpid()}")
-        os.replace(tmp, kept)
-        raise FileExistsError(f"{exc} The finished output is kept in {kept}.") from None
-    os.chmod(tmp, 0o777 & ~_current_umask())
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}.tmp")
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    return out
+        Raises
+        ------
+        FileExistsError
+            From :meth:`check`; ``tmp`` is then kept as ``<out>.new-<pid>`` and the
+            message says so, so the finished work is not lost.
+        """
+        tmp, out = Path(tmp), Path(out)
+        record_tree_sha256(tmp)
+        try:
+            self.check(out, overwrite=overwrite)
+        except FileExistsError as exc:
+            kept = out.with_name(f"{out.name}.new-{os.getpid()}")
+            os.replace(tmp, kept)
+            raise FileExistsError(f"{exc} The finished output is kept in {kept}.") from None
+        os.chmod(tmp, 0o777 & ~_current_umask())
+        old = None
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}.tmp")
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return out
 
 
 # ---------------------------------------------------------------------- digests

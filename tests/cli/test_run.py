@@ -344,7 +344,8 @@ def test_run_report_gate_confusion_has_components_as_rows(report):
 def test_run_writes_only_what_overwrite_may_replace(report):
     from dmil.report.writer import REPORT_LAYOUT
 
-    assert {p.name for p in report.iterdir()} <= set(REPORT_LAYOUT.entries)
+    names = {p.name for p in report.iterdir()}
+    assert "SHA256SUMS" in names and names - {"SHA256SUMS"} <= set(REPORT_LAYOUT.entries)
 
 
 def test_run_names_where_an_unknown_method_came_from(tmp_path, capsys):
@@ -361,11 +362,9 @@ def test_run_names_where_an_unknown_method_came_from(tmp_path, capsys):
 
 
 def test_overwrite_keeps_user_files_and_a_report_finished_meanwhile(tmp_path):
-    from dmil.utils import OutputLayout, publish_directory, record_tree_sha256
+    from dmil.utils import OutputLayout, read_checksums, record_tree_sha256
 
-    layout = OutputLayout(
-        command="dmil run", what="a report", entries=("results.json", "runs", "SHA256SUMS")
-    )
+    layout = OutputLayout(command="dmil run", what="a report", entries=("results.json", "runs"))
 
     def check(out, overwrite=True):
         layout.check(out, overwrite=overwrite)
@@ -397,13 +396,14 @@ def test_overwrite_keeps_user_files_and_a_report_finished_meanwhile(tmp_path):
     (tmp / "results.json").write_text('{"new": 1}')
     (out / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match=r"notes\.txt.*kept in .*out\.new-\d+"):
-        publish_directory(tmp, out, recheck=lambda: check(out))
+        layout.publish(tmp, out, overwrite=True)
     assert (out / "notes.txt").read_text() == "mine"
     (kept,) = tmp_path.glob("out.new-*")
     assert (kept / "results.json").read_text() == '{"new": 1}'
     (out / "notes.txt").unlink()
-    publish_directory(kept, out, recheck=lambda: check(out))
+    layout.publish(kept, out, overwrite=True)
     assert (out / "results.json").read_text() == '{"new": 1}'
+    assert set(read_checksums(out)) == {"results.json"}  # the published output's own list
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 

@@ -20,7 +20,6 @@ when all are complete; an earlier explanation in ``--out`` is replaced only with
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import shutil
 from pathlib import Path
@@ -85,7 +84,6 @@ EXPLAIN_LAYOUT = OutputLayout(
         "gate_by_type.png",
         "gate_confusion.png",
         "explanation.json",
-        "SHA256SUMS",
     ),
 )
 
@@ -100,14 +98,12 @@ def run(args: argparse.Namespace) -> int:
     from dmil.report.gate_plots import plot_gate_by_type, plot_gate_confusion
     from dmil.training.config import ACCELERATORS
     from dmil.training.fabric import configure_threads
-    from dmil.utils import publish_directory, record_sha256
 
     configure_threads(args.num_threads, "explain")
     if args.device not in ACCELERATORS:
         raise ValueError(f"--device: expected one of {list(ACCELERATORS)}, found {args.device!r}.")
     out = Path(args.out)
-    check = functools.partial(EXPLAIN_LAYOUT.check, out, overwrite=args.overwrite)
-    check()
+    EXPLAIN_LAYOUT.check(out, overwrite=args.overwrite)
     restored = restore_run(
         args.checkpoint,
         dataset=args.dataset,
@@ -168,8 +164,7 @@ def run(args: argparse.Namespace) -> int:
                 **explanation.to_dict(),
             },
         )
-        record_sha256(*sorted(p for p in tmp.iterdir() if p.name != "SHA256SUMS"))
-        publish_directory(tmp, out, recheck=check)
+        EXPLAIN_LAYOUT.publish(tmp, out, overwrite=args.overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

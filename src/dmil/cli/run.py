@@ -20,7 +20,6 @@ files a report does not have (:class:`dmil.utils.OutputLayout`).
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import shlex
 import shutil
@@ -192,15 +191,13 @@ def run(args: argparse.Namespace) -> int:
     """Run the study, write the report atomically and print a summary."""
     from dmil.cli.train import check_numeric_flags
     from dmil.report.writer import REPORT_LAYOUT, write_report
-    from dmil.utils import publish_directory, record_tree_sha256
     from dmil.workflows.study import run_study, summary_lines
 
     check_numeric_flags(args)
     plan = build_plan(args)
     out = Path(args.out) if args.out else Path("runs") / plan.spec.data.name
     args.out = str(out)
-    check = functools.partial(REPORT_LAYOUT.check, out, overwrite=args.overwrite)
-    check()
+    REPORT_LAYOUT.check(out, overwrite=args.overwrite)
     from dmil.training.fabric import configure_threads
 
     configure_threads(args.num_threads, "run")
@@ -212,8 +209,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         results = run_study(plan, work_dir=tmp, data_dir=args.data_dir, command=_command(args))
         write_report(results, tmp)
-        record_tree_sha256(tmp)
-        publish_directory(tmp, out, recheck=check)
+        REPORT_LAYOUT.publish(tmp, out, overwrite=args.overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -112,6 +112,8 @@ def _group_take(
 def _check_classes(labels: np.ndarray, idx: np.ndarray, n_classes: int, split: str) -> None:
     present = np.bincount(labels[idx], minlength=n_classes)
     missing = np.flatnonzero(present == 0)
+    if not missing.size:
+        return
     absent = missing[np.bincount(labels, minlength=n_classes)[missing] == 0]
     if absent.size:
         raise ValueError(
@@ -119,12 +121,11 @@ def _check_classes(labels: np.ndarray, idx: np.ndarray, n_classes: int, split: s
             f"{n_classes} classes (class_names) but its labels use only "
             f"{np.unique(labels).size}; give class_names one name per class the labels use."
         )
-    if missing.size:
-        raise ValueError(
-            f"split '{split}' has no samples of class(es) {missing.tolist()}; every split "
-            "needs every class. Use a larger dataset, a smaller number of classes, or "
-            "different split fractions."
-        )
+    raise ValueError(
+        f"split '{split}' has no samples of class(es) {missing.tolist()}; every split "
+        "needs every class. Use a larger dataset, a smaller number of classes, or "
+        "different split fractions."
+    )
 
 
 def split_indices(

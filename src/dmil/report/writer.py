@@ -12,7 +12,7 @@ from typing import Any
 
 from dmil.report.document import build_blocks, render_html, render_markdown
 from dmil.report.figures import FIGURES, write_figures
-from dmil.utils import CHECKSUM_FILE, OutputLayout, atomic_path
+from dmil.utils import OutputLayout, atomic_path
 
 __all__ = ["REPORT_FILES", "REPORT_LAYOUT", "write_report"]
 
@@ -23,7 +23,7 @@ REPORT_FILES: tuple[str, ...] = ("results.json", "report.md", "report.html", "sp
 REPORT_LAYOUT = OutputLayout(
     command="dmil run",
     what="a report",
-    entries=(*REPORT_FILES, *FIGURES, "runs", CHECKSUM_FILE),
+    entries=(*REPORT_FILES, *FIGURES, "runs"),
 )
 
 

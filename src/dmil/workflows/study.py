@@ -289,8 +289,11 @@ def _merge_gates(gates: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 # ---------------------------------------------------------------------- methods
 def _expected_types(n_modalities: int) -> tuple[str, ...]:
-    """The types the estimator can assign with this many modalities."""
-    return ("R", "U1", "U2", "S") if n_modalities == 2 else ("R", "U", "S")
+    """The types the estimator can assign with this many modalities (more than two: one
+    ``U`` for either uniqueness of a sample's best pair)."""
+    from dmil.data import INTERACTION_TYPES
+
+    return INTERACTION_TYPES if n_modalities == 2 else ("R", "U", "S")
 
 
 def _method_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -354,8 +357,7 @@ def _dataset_card(data: Any, splits: Any, spec: ExperimentSpec) -> dict[str, Any
         "has_truth": bool(data.has_truth),
         "options": dict(spec.data.options),
         "split": {k: len(getattr(splits, k)) for k in ("train", "val", "test")},
-        "predefined_split": data.predefined_split is not None,
-        # The parts the data file defines; the others were carved from its training part.
+        # The split parts the data file defines (none: every part was drawn here).
         "predefined_parts": sorted(data.predefined_split or ()),
     }
     if spec.data.dataset is not None:

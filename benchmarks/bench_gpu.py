@@ -139,10 +139,8 @@ def model_only(args, w, device, precision, *, compiled: bool = False) -> dict[st
     import torch
 
     model = _model(w, args.method, args.seed).to(device)
-    if compiled:
-        from dmil.training.fabric import compile_module
-
-        model = compile_module(model)
+    if compiled:  # shares the parameters of the eager module
+        model = torch.compile(model)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     b = args.batch_size

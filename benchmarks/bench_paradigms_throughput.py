@@ -25,8 +25,7 @@ import torch
 from _common import interpreter_command, markdown_table
 from bench_paradigms import DATASETS, budget_for, run_info, train_once
 
-from dmil.data import load
-from dmil.evaluation import resolve_data_options
+from dmil.data import load, resolve_data_options
 from dmil.evaluation.outputs import write_json
 from dmil.models import available_methods
 from dmil.training import TrainConfig

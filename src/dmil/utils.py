@@ -3,12 +3,18 @@
 * seeding: :func:`check_random_state`;
 * files: :func:`atomic_path` (temporary file, then rename), :class:`OutputLayout` (what
   an ``--out`` may hold before a command replaces it, and the replacement), content digests
-  (:func:`record_sha256`, :func:`verify_sha256`; a ``SHA256SUMS`` file per directory
-  in the format ``sha256sum -c`` reads), free-space checks (:func:`check_free_space`);
+  (:func:`file_sha256`, :func:`record_sha256`, :func:`record_tree_sha256`,
+  :func:`read_checksums`, :func:`merge_checksums`, :func:`verify_sha256`; a
+  ``SHA256SUMS`` file per directory in the format ``sha256sum -c`` reads), free-space
+  checks (:func:`check_free_space`, :func:`format_bytes`);
 * run directories: :class:`RunLock`, an exclusive lock that keeps two runs out of one
   output directory;
 * signals: :func:`raise_on_sigterm`, which turns SIGTERM into a :class:`Terminated`
-  exception so that ``finally`` blocks and atomic writers clean up.
+  exception so that ``finally`` blocks and atomic writers clean up
+  (:func:`check_terminated`), and :func:`signals_deferred`, which holds Ctrl-C and
+  SIGTERM back while an output is being published;
+* names: :func:`close_names` and :func:`did_you_mean`, the suggestions of error messages;
+* JSON: :func:`to_jsonable` (NumPy values, NaN and paths to plain JSON types).
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ import contextlib
 import datetime
 import errno
 import fcntl
+import glob
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import signal
@@ -52,6 +60,8 @@ __all__ = [
     "read_checksums",
     "record_sha256",
     "record_tree_sha256",
+    "signals_deferred",
+    "to_jsonable",
     "verify_sha256",
 ]
 
@@ -103,10 +113,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp = None
     try:
+        # Inside the try: an interruption right after the file is made still removes it.
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
         yield tmp_path
         if tmp_path.exists():
             # mkstemp creates 0600 files; give the result the usual permissions.
@@ -114,7 +126,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         check_terminated()
         os.replace(tmp_path, target)
     except BaseException:
-        tmp_path.unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 
@@ -198,6 +211,25 @@ class OutputLayout:
                 "choose another --out."
             )
 
+    def staging(self, out: str | os.PathLike[str]) -> Path:
+        """A new, empty directory beside ``out`` to write the output into.
+
+        Named ``.<out name>.<command>-<pid>.tmp``; such directories of earlier runs into
+        the same ``out`` whose process is gone (killed before it could clean up) are
+        removed first.
+        """
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        prefix = f".{out.name}.{self.command.replace(' ', '-')}-"
+        for path in out.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+            pid = path.name[len(prefix) : -len(".tmp")]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                shutil.rmtree(path, ignore_errors=True)
+        tmp = out.with_name(f"{prefix}{os.getpid()}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        return tmp
+
     def publish(
         self, tmp: str | os.PathLike[str], out: str | os.PathLike[str], *, overwrite: bool
     ) -> Path:
@@ -236,16 +268,28 @@ class OutputLayout:
             raise FileExistsError(f"{exc} The finished output is kept in {kept}.") from None
         os.chmod(tmp, 0o777 & ~_current_umask())
         old = None
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}.tmp")
-            os.replace(out, old)
-        os.replace(tmp, out)
+        with signals_deferred():  # never between the two renames
+            if out.exists():
+                old = out.with_name(f".{out.name}.old-{os.getpid()}.tmp")
+                os.replace(out, old)
+            os.replace(tmp, out)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         return out
 
 
 # ---------------------------------------------------------------------- digests
+def _pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (one of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def file_sha256(path: str | os.PathLike[str]) -> str:
     """The SHA-256 of a file's bytes, as 64 hexadecimal digits."""
     digest = hashlib.sha256()
@@ -306,16 +350,31 @@ def record_tree_sha256(directory: str | os.PathLike[str]) -> Path:
     return root / CHECKSUM_FILE
 
 
-def merge_checksums(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+def merge_checksums(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    *,
+    replaced: Iterable[str] = (),
+) -> None:
     """Add the entries of ``source/SHA256SUMS`` to ``target/SHA256SUMS`` (same names win
-    from ``source``) and remove the source manifest."""
-    src = Path(source)
+    from ``source``) and remove the source manifest.
+
+    Parameters
+    ----------
+    source, target : path
+        The directories whose manifests are merged.
+    replaced : iterable of str
+        Names whose entries in ``target`` are dropped first (the files an output replaces,
+        so that one it no longer writes is no longer listed).
+    """
+    src, dst = Path(source), Path(target)
     entries = read_checksums(src)
     (src / CHECKSUM_FILE).unlink(missing_ok=True)
-    if entries:
-        merged = read_checksums(target)
-        merged.update(entries)
-        _write_checksums(Path(target), merged)
+    dropped = set(replaced)
+    merged = {n: d for n, d in read_checksums(dst).items() if n not in dropped}
+    merged.update(entries)
+    if merged or (dst / CHECKSUM_FILE).exists():
+        _write_checksums(dst, merged)
 
 
 def verify_sha256(path: str | os.PathLike[str]) -> bool:
@@ -346,6 +405,24 @@ def verify_sha256(path: str | os.PathLike[str]) -> bool:
 
 
 # ------------------------------------------------------------------ disk space
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON types: NumPy scalars to Python numbers, NaN/Inf to ``None``, tuples to
+    lists, paths to strings."""
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [to_jsonable(v) for v in value.tolist()]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(float(value)) else None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
 def format_bytes(n: float) -> str:
     """``1536`` -> ``'1.5 KiB'``."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
@@ -610,6 +687,31 @@ def raise_on_sigterm(signals: Iterable[int] = (signal.SIGTERM,)) -> Iterator[Non
         for s, h in previous.items():
             signal.signal(s, h)
         _RECEIVED.clear()
+
+
+@contextlib.contextmanager
+def signals_deferred(signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
+    """Within the block, hold back ``signals`` (Ctrl-C and SIGTERM by default); one that
+    arrives is delivered to its usual handler when the block ends.
+
+    For the few renames that publish an output: an interruption between them would leave
+    a mix of old and new files. Outside the main thread (where handlers cannot be
+    installed) this does nothing.
+    """
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: pending.append(signum)) for s in signals}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        for s in dict.fromkeys(pending):
+            signal.raise_signal(s)
 
 
 # ------------------------------------------------------------------- names

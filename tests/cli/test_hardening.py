@@ -677,6 +677,36 @@ def test_estimate_never_overwrites_without_overwrite(tmp_path, capsys):
     _assert_clean(out, existed=True)
 
 
+def test_estimate_overwrite_lists_exactly_the_files_present(tmp_path, capsys):
+    """An --overwrite run that writes fewer files (no plots) removes the earlier plots and
+    their SHA256SUMS entries, so ``sha256sum -c`` passes on what is there."""
+    from dmil.utils import read_checksums, verify_sha256
+
+    out = tmp_path / "est"
+    code, err = _cli(_estimate(out), capsys)
+    assert code == 0, err
+    assert (out / "components.png").is_file()
+    code, err = _cli(_estimate(out, "--overwrite", "--no-plots"), capsys)
+    assert code == 0, err
+    files = sorted(p.name for p in out.iterdir() if p.name != "SHA256SUMS")
+    assert files == ["interactions.csv", "summary.json"]
+    assert sorted(read_checksums(out)) == files
+    assert all(verify_sha256(out / name) for name in files)
+
+
+def test_signals_are_held_back_until_the_block_ends():
+    from dmil.utils import signals_deferred
+
+    reached, before = [], signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        with signals_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # a handler would have run by now
+            reached.append("end of block")
+    assert reached == ["end of block"]
+    assert signal.getsignal(signal.SIGINT) is before
+
+
 def test_estimate_into_a_locked_out_is_refused(tmp_path, capsys):
     out = tmp_path / "busy"
     script = (

@@ -8,6 +8,7 @@ import csv
 import html
 import io
 import json
+import os
 import re
 
 import numpy as np
@@ -405,6 +406,26 @@ def test_overwrite_keeps_user_files_and_a_report_finished_meanwhile(tmp_path):
     assert (out / "results.json").read_text() == '{"new": 1}'
     assert set(read_checksums(out)) == {"results.json"}  # the published output's own list
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_staging_directories_of_killed_runs_are_removed(tmp_path):
+    import subprocess
+
+    from dmil.utils import OutputLayout
+
+    layout = OutputLayout(command="dmil explain", what="explanations", entries=("a.csv",))
+    out = tmp_path / "out"
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid whose process is gone
+    stale = tmp_path / f".out.dmil-explain-{dead.pid}.tmp"
+    alive = tmp_path / f".out.dmil-explain-{os.getppid()}.tmp"  # another run, still going
+    other = tmp_path / f".other.dmil-explain-{dead.pid}.tmp"  # another --out
+    for d in (stale, alive, other):
+        d.mkdir()
+    tmp = layout.staging(out)
+    assert tmp == tmp_path / f".out.dmil-explain-{os.getpid()}.tmp"
+    assert tmp.is_dir() and not any(tmp.iterdir())
+    assert not stale.exists() and alive.is_dir() and other.is_dir()
 
 
 def test_report_error_bars_stay_within_zero_and_one():

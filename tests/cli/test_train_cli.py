@@ -251,6 +251,7 @@ def test_evaluate_reproduces_estimated_interactions_on_real_data(tmp_path):
     assert first["test"]["n"] == 106  # the predefined ROSMAP test split is kept
     assert main(["evaluate", "--checkpoint", str(out), "--out", str(tmp_path / "e.json")]) == 0
     assert json.loads((tmp_path / "e.json").read_text())["test"] == first["test"]
+    assert not (tmp_path / "SHA256SUMS").exists()  # nothing written beside the user's file
 
 
 def test_train_overwrite_keeps_the_earlier_run_when_the_stages_are_refused(trained, tmp_path):

@@ -56,3 +56,18 @@ def test_reference_damaged_cache_file_is_refitted(splits, tmp_path, caplog):
     assert REFERENCE_CACHE_STATS["fits"] == fits + 1
     assert "unreadable reference-prediction cache" in caplog.text
     np.testing.assert_array_equal(first, again)
+
+
+def test_the_study_caches_the_training_labels_the_guided_gate_asks_for(splits):
+    # `dmil run` fits the estimator once per seed; the training split's labels it caches
+    # are the ones a fresh fit gives, and DMIL's gate targets read them without a refit.
+    from dmil.evaluation.interactions import CACHE_STATS, interaction_labels
+    from dmil.workflows.study import _interactions
+
+    _interactions(splits, source="auto", seed=0, device="cpu")
+    fits, hits = CACHE_STATS["fits"], CACHE_STATS["hits"]
+    kwargs = {"train": splits.train, "val": splits.val, "source": "estimated", "random_state": 0}
+    cached, used = interaction_labels(splits.train, split="training", **kwargs)
+    assert used == "estimated" and (CACHE_STATS["fits"], CACHE_STATS["hits"]) == (fits, hits + 1)
+    fresh, _ = interaction_labels(splits.train, cache=False, **kwargs)
+    assert cached == fresh

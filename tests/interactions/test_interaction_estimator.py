@@ -141,6 +141,8 @@ def test_same_seed_same_result_and_carved_validation() -> None:
     a = InteractionEstimator(random_state=5).fit(data)
     b = InteractionEstimator(random_state=5).fit(data)
     np.testing.assert_array_equal(a.transform(data).r, b.transform(data).r)
+    both = InteractionEstimator(random_state=5).fit_transform(data)
+    np.testing.assert_array_equal(both.s, a.transform(data).s)
     assert a.n_val_ == pytest.approx(0.2 * len(data), abs=3)
     assert a.n_train_ + a.n_val_ == len(data)
 

@@ -27,6 +27,13 @@ def test_estimate_measure_choices_match_the_library() -> None:
     assert tuple(MEASURE_CHOICES) == tuple(MEASURES)
 
 
+def test_data_dir_help_names_the_registry_default() -> None:
+    from dmil.cli.spec_flags import DATA_DIR_HELP
+    from dmil.data.registry import DATA_DIR_ENV, DEFAULT_DATA_DIR
+
+    assert f"${DATA_DIR_ENV}, else {DEFAULT_DATA_DIR.as_posix()}" in DATA_DIR_HELP
+
+
 def test_import_dmil_cli_pulls_in_no_heavy_module() -> None:
     # dmil.training.config is what the train parser needs; it must not import Lightning.
     code = "import dmil.cli, dmil.training.config; dmil.cli.build_parser()"

@@ -23,10 +23,6 @@ logger = logging.getLogger("dmil")
 #: Subcommand modules, in the order ``dmil --help`` lists them.
 SUBCOMMANDS = [datasets, run, train, evaluate, explain, estimate, bench]
 
-#: Errors that mean "bad input" (reported in one line with exit code 2); main() also
-#: reports I/O, YAML, memory and torch runtime errors that way (see dmil.cli.errors).
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, KeyError)
-
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every subcommand registered."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dmil.cli.spec_flags import DATA_DIR_HELP
+
 __all__ = ["add_parser", "run"]
 
 
@@ -32,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=5, help="number of seeds, 0..N-1 (default 5)")
     p.add_argument("--epochs", type=int, default=None, help="override every budget's epochs")
     p.add_argument("--out", required=True, help="results directory (reused when resuming)")
-    p.add_argument("--data-dir", default=None, help="data directory (default $DMIL_DATA_DIR)")
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument(
         "--num-threads", type=int, default=None, help="torch CPU threads (default: dmil's)"
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from dmil.cli.spec_flags import DATA_DIR_HELP
+
 __all__ = ["add_parser", "run"]
 
 
@@ -16,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "whether per-sample interaction truth exists, and the source.",
     )
     p.add_argument("names", nargs="*", help="only these datasets (default: all)")
-    p.add_argument("--data-dir", default=None, help="data directory (default $DMIL_DATA_DIR)")
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.set_defaults(func=run)
 
 

@@ -25,6 +25,8 @@ __all__ = [
     "EXIT_USAGE",
     "OneLineArgumentParser",
     "describe_error",
+    "one_line",
+    "print_error",
     "resume_hint",
 ]
 

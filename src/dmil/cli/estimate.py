@@ -15,9 +15,11 @@ samples): exact BROJA of the empirical joint for discrete pairs, the discretise-
 estimate (PCA + k-means per modality) for continuous ones.
 
 ``--out`` is locked while the command runs (a second run into it fails at once), and
-results of an earlier run in it are replaced only with ``--overwrite``. Everything is
-written into a temporary directory inside ``--out`` and moved into place only when every
-output exists, so bad input, a full disk, Ctrl-C or SIGTERM never leave partial results.
+results of an earlier run in it are replaced only with ``--overwrite`` (files of that run
+which this one does not write are removed, and ``SHA256SUMS`` lists exactly the files
+present). Everything is written into a temporary directory inside ``--out`` and moved
+into place only when every output exists, with Ctrl-C and SIGTERM held back during the
+moves, so bad input, a full disk or an interruption never leave partial results.
 Outputs: ``interactions.csv``, ``summary.json``, ``components.png`` and
 ``dominant_by_class.png`` (not with ``--no-plots``), with more than two modalities
 ``interactions_pairs.csv``, and ``SHA256SUMS`` with their digests (``sha256sum -c SHA256SUMS``).
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import inspect
 import json
 import os
 import shutil
@@ -38,11 +39,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dmil.cli.spec_flags import DATA_DIR_HELP
+
 if TYPE_CHECKING:  # imported where used: the parser must not pull in torch or matplotlib
     from dmil.data import MultimodalDataset
     from dmil.interactions import InteractionTable
 
-__all__ = ["add_parser", "run", "estimate_to_dir"]
+__all__ = ["add_parser", "run"]
 
 COMPONENT_NAMES = ("R", "U1", "U2", "S")
 #: The measures of :data:`dmil.interactions.MEASURES` (spelled out so that building the
@@ -63,7 +66,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", help="registered dataset name (see dmil datasets)")
     src.add_argument("--data", help="data file: LSMI-layout .pt or dmil .npz")
-    p.add_argument("--data-dir", default=None, help="data directory (default $DMIL_DATA_DIR)")
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument(
         "--data-option",
         action="append",
@@ -98,30 +101,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _options(items: list[str] | None) -> dict[str, Any]:
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--data-option expects KEY=VALUE, found {item!r}.")
-        out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
-    return out
-
-
 def _load(args: argparse.Namespace) -> MultimodalDataset:
-    from dmil.data import dataset_info, load, read_dataset
+    from dmil.cli.spec_flags import parse_key_values
+    from dmil.data import load, read_dataset, resolve_data_options
 
-    options = _options(args.data_option)
+    options = parse_key_values(args.data_option, flag="--data-option")
     if args.data is not None:
         if options:
             raise ValueError("--data-option applies to --dataset, not to --data files.")
         return read_dataset(args.data)
-    info = dataset_info(args.dataset)
-    params = inspect.signature(info.loader).parameters
-    if "random_state" in params and "random_state" not in options:
-        options["random_state"] = args.seed
+    options = resolve_data_options(args.dataset, options, seed=args.seed)
     return load(args.dataset, root=args.data_dir, **options)
 
 
@@ -140,20 +129,6 @@ def _parts(
         data, val_size=args.val_size, test_size=args.test_size, random_state=args.seed
     )
     return idx["train"], idx["val"], idx["test"], "test"
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return None if not np.isfinite(value) else float(value)
-    return value
 
 
 def _reference(data: MultimodalDataset, seed: int) -> dict[tuple[int, int], dict[str, Any]]:
@@ -217,7 +192,7 @@ def _pairs_csv(table: InteractionTable, path: Path) -> None:
             )
 
 
-def estimate_to_dir(data: MultimodalDataset, args: argparse.Namespace, tmp: Path) -> dict:
+def _estimate_to_dir(data: MultimodalDataset, args: argparse.Namespace, tmp: Path) -> dict:
     """Fit, evaluate and write every output into ``tmp``; returns the summary."""
     import torch
 
@@ -298,16 +273,18 @@ def estimate_to_dir(data: MultimodalDataset, args: argparse.Namespace, tmp: Path
 
         plot_component_distributions(table, tmp / "components.png")
         plot_dominant_by_class(table, tmp / "dominant_by_class.png", class_names=data.class_names)
+    from dmil.utils import to_jsonable
+
     with open(tmp / "summary.json", "w") as fh:
-        json.dump(_jsonable(summary), fh, indent=2)
+        json.dump(to_jsonable(summary), fh, indent=2)
     return summary
 
 
 def _publishable(tmp: Path) -> None:
-    """Give the temporary directory and its files the usual permissions (umask applied)."""
+    """Give the temporary directory's files the usual permissions (umask applied);
+    ``mkdtemp`` makes them private."""
     mask = os.umask(0)
     os.umask(mask)
-    os.chmod(tmp, 0o777 & ~mask)
     for item in tmp.iterdir():
         os.chmod(item, 0o666 & ~mask)
 
@@ -332,7 +309,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from dmil.utils import CHECKSUM_FILE, check_terminated, merge_checksums, record_sha256
+    from dmil.utils import (
+        CHECKSUM_FILE,
+        check_terminated,
+        merge_checksums,
+        record_sha256,
+        signals_deferred,
+    )
 
     out = Path(args.out)
     earlier = [name for name in ESTIMATE_FILES if (out / name).exists()]
@@ -352,17 +335,18 @@ def _run(args: argparse.Namespace) -> int:
         shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=".estimate.", suffix=".tmp", dir=out))
     try:
-        summary = estimate_to_dir(data, args, tmp)
+        summary = _estimate_to_dir(data, args, tmp)
         record_sha256(*sorted(tmp.iterdir()))
         _publishable(tmp)
         check_terminated()  # a terminated run publishes nothing
-        for name in earlier:  # only with --overwrite: no stale file of an earlier run stays
-            if not (tmp / name).exists():
-                (out / name).unlink()
-        for item in tmp.iterdir():
-            if item.name != CHECKSUM_FILE:
-                os.replace(item, out / item.name)
-        merge_checksums(tmp, out)
+        with signals_deferred():
+            for name in earlier:  # only with --overwrite: no file of an earlier run stays
+                if not (tmp / name).exists():
+                    (out / name).unlink()
+            for item in tmp.iterdir():
+                if item.name != CHECKSUM_FILE:
+                    os.replace(item, out / item.name)
+            merge_checksums(tmp, out, replaced=ESTIMATE_FILES)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     raw = summary["raw"]

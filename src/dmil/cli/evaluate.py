@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from dmil.cli.spec_flags import DATA_DIR_HELP
+from dmil.spec import INTERACTION_SOURCES
+
 __all__ = ["add_parser", "run"]
 
 
@@ -33,12 +36,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="the run's data file where it is now (default: the recorded path; its "
         "SHA-256 must match the one recorded at training time)",
     )
-    p.add_argument("--data-dir", default=None, help="data directory (default $DMIL_DATA_DIR)")
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--device", default="cpu", help="accelerator: cpu, cuda or auto")
     p.add_argument(
         "--interactions",
         default=None,
-        choices=["auto", "true", "estimated", "none"],
+        choices=INTERACTION_SOURCES,
         help="source of interaction labels (default: as in the training run)",
     )
     p.add_argument(

@@ -20,10 +20,11 @@ when all are complete; an earlier explanation in ``--out`` is replaced only with
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 from pathlib import Path
 
+from dmil.cli.spec_flags import DATA_DIR_HELP
+from dmil.spec import INTERACTION_SOURCES
 from dmil.utils import OutputLayout
 
 __all__ = ["add_parser", "run"]
@@ -52,13 +53,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="the run's data file where it is now (its SHA-256 must match the recorded one)",
     )
-    p.add_argument("--data-dir", default=None, help="data directory (default $DMIL_DATA_DIR)")
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--out", required=True, help="output directory (new or empty)")
     p.add_argument("--device", default="cpu", help="accelerator: cpu, cuda or auto")
     p.add_argument(
         "--interactions",
         default=None,
-        choices=["auto", "true", "estimated"],
+        choices=[s for s in INTERACTION_SOURCES if s != "none"],
         help="source of interaction types (default: as in the training run)",
     )
     p.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (default 1)")
@@ -139,9 +140,7 @@ def run(args: argparse.Namespace) -> int:
     if labels is None:
         raise ValueError("no interaction types are available for this data; pass --interactions.")
     explanation = explain(preds, labels)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    tmp.mkdir()
+    tmp = EXPLAIN_LAYOUT.staging(out)
     try:
         write_explanations(
             tmp / "explanations.csv",

@@ -20,10 +20,9 @@ files a report does not have (:class:`dmil.utils.OutputLayout`).
 from __future__ import annotations
 
 import argparse
-import os
+import logging
 import shlex
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +30,9 @@ from dmil.cli.spec_flags import add_data_flags
 
 __all__ = ["add_parser", "build_plan", "run"]
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_DATASET = "synthetic-mixed"
-_TMP_TAG = ".dmil-run-"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -125,9 +125,8 @@ def build_plan(args: argparse.Namespace) -> Any:
     if args.methods is None and "methods" not in run_section:
         methods = tuple(m for m in requested if m in known)
         if len(methods) < len(requested):
-            print(
-                f"dmil run: skipping {sorted(set(requested) - set(methods))}: not registered",
-                file=sys.stderr,
+            logger.warning(
+                "dmil run: skipping %s: not registered", sorted(set(requested) - set(methods))
             )
     where = "--methods" if args.methods is not None else f"--config {args.config}: run.methods"
     for method in methods:  # named by where the list came from
@@ -165,28 +164,6 @@ def _command(args: argparse.Namespace) -> str:
     return shlex.join(parts)
 
 
-# ---------------------------------------------------------------------- out directory
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _remove_stale(out: Path) -> None:
-    """Temporary directories of killed runs into the same ``out``."""
-    parent = out.parent if out.parent.exists() else None
-    if parent is None:
-        return
-    for path in parent.glob(f".{out.name}{_TMP_TAG}*.tmp"):
-        pid = path.name[len(f".{out.name}{_TMP_TAG}") : -len(".tmp")]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the study, write the report atomically and print a summary."""
     from dmil.cli.train import check_numeric_flags
@@ -201,11 +178,7 @@ def run(args: argparse.Namespace) -> int:
     from dmil.training.fabric import configure_threads
 
     configure_threads(args.num_threads, "run")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale(out)
-    tmp = out.with_name(f".{out.name}{_TMP_TAG}{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    tmp = REPORT_LAYOUT.staging(out)
     try:
         results = run_study(plan, work_dir=tmp, data_dir=args.data_dir, command=_command(args))
         write_report(results, tmp)

@@ -12,6 +12,10 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+#: Help of every command's ``--data-dir`` (the fallback is
+#: :data:`dmil.data.registry.DEFAULT_DATA_DIR`, spelled out so the parser imports no torch).
+DATA_DIR_HELP = "data directory (default $DMIL_DATA_DIR, else ../shared/data)"
+
 if TYPE_CHECKING:
     from dmil.spec import ExperimentSpec
 
@@ -46,7 +50,7 @@ def add_data_flags(p: argparse.ArgumentParser) -> None:
     src.add_argument(
         "--data", default=None, metavar="FILE", help="data file: LSMI-layout .pt or dmil .npz"
     )
-    p.add_argument("--data-dir", default=None, help="data directory (default $DMIL_DATA_DIR)")
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
 
 
 def parse_key_values(items: list[str] | None, *, flag: str) -> dict[str, Any]:

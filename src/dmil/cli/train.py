@@ -17,10 +17,11 @@ import argparse
 import math
 from typing import Any
 
-from dmil.cli.spec_flags import add_data_flags, parse_key_values, spec_from_args
+from dmil.cli.spec_flags import add_data_flags, spec_from_args
+from dmil.spec import INTERACTION_SOURCES
 from dmil.training.config import ACCELERATORS, PRECISIONS, STRATEGIES, TrainConfig
 
-__all__ = ["add_parser", "build_spec", "format_summary", "parse_key_values", "run"]
+__all__ = ["add_parser", "build_spec", "format_summary", "run"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -100,7 +101,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--interactions",
         default=None,
-        choices=["auto", "true", "estimated", "none"],
+        choices=INTERACTION_SOURCES,
         help="per-sample interaction labels for the breakdown (default auto: the "
         "truth when known, else estimated from the training split)",
     )
@@ -169,12 +170,9 @@ def check_numeric_flags(args: argparse.Namespace) -> None:
             raise ValueError(f"{flag}: expected {kind}, found {value}.")
 
 
-def _check_config(config: TrainConfig) -> None:
-    """Settings that reach the config from YAML or a checkpoint; precision on the CPU."""
-    for key in ("lr", "weight_decay", "momentum", "scheduler_factor", "grad_clip"):
-        value = getattr(config, key)
-        if value is not None and not math.isfinite(value):
-            raise ValueError(f"training setting {key}: expected a finite number, found {value}.")
+def _check_precision(config: TrainConfig) -> None:
+    """float16 precision is refused on the CPU (the config checks its own values when it
+    is built)."""
     if config.precision in ("16-true", "16-mixed"):
         import torch
 
@@ -229,7 +227,7 @@ def _run(args: argparse.Namespace) -> int:
     if not (args.overwrite or args.resume):
         # An occupied --out fails here, before any data is loaded or process launched.
         prepare_out_dir(args.out)
-    _check_config(spec.train)
+    _check_precision(spec.train)
     from dmil.training.fabric import configure_threads
 
     configure_threads(args.num_threads, "train")

@@ -9,6 +9,7 @@ from dmil.data.registry import (
     dataset_info,
     load,
     register_dataset,
+    resolve_data_options,
     resolve_data_root,
 )
 from dmil.data.splits import DatasetSplits, split_dataset, split_indices
@@ -25,6 +26,7 @@ __all__ = [
     "read_lsmi_pt",
     "read_npz",
     "register_dataset",
+    "resolve_data_options",
     "resolve_data_root",
     "split_dataset",
     "split_indices",

@@ -7,15 +7,15 @@ imported (``dmil.data`` imports them all).
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dmil.data.container import MultimodalDataset
-from dmil.utils import close_names
+from dmil.utils import close_names, file_sha256
 
 __all__ = [
     "DatasetInfo",
@@ -24,6 +24,7 @@ __all__ = [
     "dataset_info",
     "load",
     "register_dataset",
+    "resolve_data_options",
     "resolve_data_root",
     "sha256_prefix",
     "unknown_dataset_message",
@@ -132,6 +133,21 @@ def dataset_info(name: str) -> DatasetInfo:
         raise ValueError(unknown_dataset_message(str(name))) from None
 
 
+def resolve_data_options(
+    dataset: str, options: Mapping[str, Any] | None, *, seed: int
+) -> dict[str, Any]:
+    """Loader options with the data seed made explicit.
+
+    Generated datasets take a ``random_state``; unless the caller fixed it, it is set to
+    ``seed`` so the run (and ``dmil evaluate`` later) sees the same samples.
+    """
+    resolved = dict(options or {})
+    params = inspect.signature(dataset_info(dataset).loader).parameters
+    if "random_state" in params and "random_state" not in resolved:
+        resolved["random_state"] = int(seed)
+    return resolved
+
+
 def resolve_data_root(root: str | os.PathLike[str] | None = None) -> Path:
     """The data directory: ``root`` if given, else ``$DMIL_DATA_DIR``, else ``../shared/data``."""
     if root is not None:
@@ -148,11 +164,7 @@ def cache_dir() -> Path:
 
 def sha256_prefix(path: Path, n_hex: int = 16) -> str:
     """The first ``n_hex`` hex digits of a file's SHA-256."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:n_hex]
+    return file_sha256(path)[:n_hex]
 
 
 def load(

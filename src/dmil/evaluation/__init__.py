@@ -2,14 +2,12 @@
 predictions, interaction labels of test sets, and whole experiments."""
 
 from dmil.evaluation.experiment import (
-    DataSpec,
     ExperimentResult,
     evaluate_checkpoint,
     execute_experiment,
     load_data,
     load_splits,
     model_config_for,
-    resolve_data_options,
     resolve_spec,
     run_experiment,
     standardize_splits,
@@ -27,7 +25,6 @@ from dmil.evaluation.predict import Predictions, predict
 
 __all__ = [
     "INTERACTION_SOURCES",
-    "DataSpec",
     "ExperimentResult",
     "Predictions",
     "accuracy",
@@ -42,7 +39,6 @@ __all__ = [
     "model_config_for",
     "per_modality_accuracy",
     "predict",
-    "resolve_data_options",
     "resolve_spec",
     "run_experiment",
     "standardize_splits",

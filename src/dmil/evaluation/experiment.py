@@ -10,7 +10,6 @@ checkpoint, so the test metrics can be reproduced from the run directory alone a
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -22,7 +21,7 @@ import numpy as np
 import torch
 
 from dmil.data.container import MultimodalDataset
-from dmil.data.registry import dataset_info, load
+from dmil.data.registry import load, resolve_data_options
 from dmil.data.splits import DatasetSplits, split_dataset
 from dmil.evaluation.interactions import interaction_labels
 from dmil.evaluation.metrics import classification_report
@@ -41,7 +40,6 @@ if TYPE_CHECKING:
     from lightning.fabric import Fabric
 
 __all__ = [
-    "DataSpec",
     "ExperimentResult",
     "evaluate_checkpoint",
     "execute_experiment",
@@ -49,7 +47,6 @@ __all__ = [
     "load_splits",
     "method_stages",
     "model_config_for",
-    "resolve_data_options",
     "resolve_data_spec",
     "resolve_spec",
     "restore_run",
@@ -65,21 +62,6 @@ logger = logging.getLogger(__name__)
 SPEC_FILE = "spec.yaml"
 
 
-def resolve_data_options(
-    dataset: str, options: Mapping[str, Any] | None, *, seed: int
-) -> dict[str, Any]:
-    """Loader options with the data seed made explicit.
-
-    Generated datasets take a ``random_state``; unless the caller fixed it, it is set to
-    ``seed`` so the run (and ``dmil evaluate`` later) sees the same samples.
-    """
-    resolved = dict(options or {})
-    params = inspect.signature(dataset_info(dataset).loader).parameters
-    if "random_state" in params and "random_state" not in resolved:
-        resolved["random_state"] = int(seed)
-    return resolved
-
-
 def resolve_data_spec(spec: DataSpec, seed: int) -> DataSpec:
     """``spec`` with the split seed, the data seed and the file's digest filled in."""
     changes: dict[str, Any] = {}
@@ -88,30 +70,28 @@ def resolve_data_spec(spec: DataSpec, seed: int) -> DataSpec:
     if spec.dataset is not None:
         changes["options"] = resolve_data_options(spec.dataset, spec.options, seed=seed)
     else:
-        from dmil.utils import file_sha256
-
         path = Path(spec.file)
-        _check_file(path)
-        digest = file_sha256(path)
-        if spec.sha256 is not None and spec.sha256 != digest:
-            raise ValueError(_digest_message(path, spec.sha256, digest))
-        changes.update(file=str(path.resolve()), sha256=digest)
+        changes.update(file=str(path.resolve()), sha256=_verified_digest(path, spec.sha256))
     return spec.replace(**changes)
 
 
-def _check_file(path: Path) -> None:
+def _verified_digest(path: Path, expected: str | None) -> str:
+    """The SHA-256 of the data file ``path``, checked against the run's record
+    ``expected`` (when there is one)."""
+    from dmil.utils import file_sha256
+
     if not path.is_file():
         raise FileNotFoundError(
             f"data file not found: {path}. Pass the file's current location with --data FILE."
         )
-
-
-def _digest_message(path: Path, expected: str, found: str) -> str:
-    return (
-        f"data file {path} has changed since the run was made: its SHA-256 is "
-        f"{found[:16]}..., the run recorded {expected[:16]}.... Pass the original file "
-        "with --data FILE (or retrain on the new one)."
-    )
+    found = file_sha256(path)
+    if expected is not None and found != expected:
+        raise ValueError(
+            f"data file {path} has changed since the run was made: its SHA-256 is "
+            f"{found[:16]}..., the run recorded {expected[:16]}.... Pass the original file "
+            "with --data FILE (or retrain on the new one)."
+        )
+    return found
 
 
 def method_stages(config: TrainConfig, method: str, encoder: Any = "mlp") -> TrainConfig:
@@ -158,14 +138,9 @@ def load_data(
     if spec.file is None:
         return load(spec.dataset, root=data_dir, **spec.options)
     from dmil.data.formats import read_dataset
-    from dmil.utils import file_sha256
 
     path = Path(spec.file)
-    _check_file(path)
-    if spec.sha256 is not None:
-        found = file_sha256(path)
-        if found != spec.sha256:
-            raise ValueError(_digest_message(path, spec.sha256, found))
+    _verified_digest(path, spec.sha256)
     return read_dataset(path)
 
 
@@ -701,7 +676,8 @@ def evaluate_checkpoint(
     interactions : str, optional
         Override the stored source of interaction labels.
     out_file : path, optional
-        Write the metrics there as JSON (atomically).
+        Write the metrics there as JSON (atomically; no ``SHA256SUMS`` is written beside
+        it).
 
     Returns
     -------
@@ -742,5 +718,5 @@ def evaluate_checkpoint(
         "data": data_spec.to_dict(),
     }
     if out_file is not None:
-        write_json(Path(out_file), metrics)
+        write_json(Path(out_file), metrics, checksum=False)
     return metrics

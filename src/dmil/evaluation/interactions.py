@@ -12,8 +12,9 @@ splits (every modality's dtype, shape and bytes, and the labels, split by split)
 the estimator's settings and of the estimator's source code, and the labels are stored as JSON under
 ``dmil.data.registry.cache_dir() / "interaction-labels"``, written atomically. A
 second run on the same data, split and settings (another method, another training seed
-with the same split, ``dmil evaluate``) reads them instead of refitting the estimator.
-Delete the directory to force a refit.
+with the same split, ``dmil evaluate``) reads them instead of refitting the estimator;
+code that has fitted the estimator itself can store what it computed
+(:func:`cache_labels`). Delete the directory to force a refit.
 """
 
 from __future__ import annotations
@@ -27,8 +28,15 @@ from typing import Any
 import torch
 
 from dmil.data.container import MultimodalDataset
+from dmil.spec import INTERACTION_SOURCES
 
-__all__ = ["CACHE_STATS", "INTERACTION_SOURCES", "interaction_labels", "labels_cache_key"]
+__all__ = [
+    "CACHE_STATS",
+    "INTERACTION_SOURCES",
+    "cache_labels",
+    "interaction_labels",
+    "labels_cache_key",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +46,6 @@ _CACHE_SUBDIR = "interaction-labels"
 
 #: Counts in this process: ``fits`` (estimator fitted), ``hits`` (labels read from cache).
 CACHE_STATS: dict[str, int] = {"fits": 0, "hits": 0}
-
-#: Where the labels may come from; ``auto`` takes the truth when it exists.
-INTERACTION_SOURCES: tuple[str, ...] = ("auto", "true", "estimated", "none")
 
 
 def interaction_labels(
@@ -111,11 +116,11 @@ def interaction_labels(
     from dmil.interactions import estimator as estimator_module
 
     estimator_class = dmil.interactions.InteractionEstimator
-    settings = {"measure": measure, "device": device, "random_state": random_state}
+    settings = _settings(measure, device, random_state)
     path = None
     # Only the library's own estimator is cached: its source is part of the key.
     if cache and estimator_class is estimator_module.InteractionEstimator:
-        path = _cache_dir() / f"{labels_cache_key(train, val, test, settings)}.json"
+        path = _cache_path(train, val, test, settings)
         cached = _read_cached(path, len(test))
         if cached is not None:
             CACHE_STATS["hits"] += 1
@@ -138,6 +143,54 @@ def interaction_labels(
     if path is not None:
         _write_cached(path, labels, settings)
     return labels, "estimated"
+
+
+def cache_labels(
+    labels: list[str],
+    test: MultimodalDataset,
+    *,
+    train: MultimodalDataset,
+    val: MultimodalDataset,
+    measure: str = "ccs",
+    device: str = "cpu",
+    random_state: int = 0,
+) -> None:
+    """Store labels of ``test`` computed by an
+    :class:`~dmil.interactions.InteractionEstimator` fitted on ``train`` and ``val`` with
+    these settings, so :func:`interaction_labels` reads them instead of refitting.
+
+    Parameters
+    ----------
+    labels : list of str
+        The dominant type of each sample of ``test``.
+    test, train, val : MultimodalDataset
+        The labelled samples and the splits the estimator was fitted on.
+    measure, device, random_state
+        The estimator's settings, as :func:`interaction_labels` takes them.
+    """
+    if len(labels) != len(test):
+        raise ValueError(f"cache_labels: {len(labels)} labels for {len(test)} samples.")
+    settings = _settings(measure, device, random_state)
+    _write_cached(_cache_path(train, val, test, settings), [str(t) for t in labels], settings)
+
+
+def _settings(measure: str, device: str, random_state: int) -> dict[str, Any]:
+    """The estimator settings of a cache key (the device by kind: ``cuda:0`` and ``cuda``
+    fit the same estimator)."""
+    return {
+        "measure": measure,
+        "device": torch.device(device).type,
+        "random_state": int(random_state),
+    }
+
+
+def _cache_path(
+    train: MultimodalDataset,
+    val: MultimodalDataset,
+    test: MultimodalDataset,
+    settings: dict[str, Any],
+) -> Path:
+    return _cache_dir() / f"{labels_cache_key(train, val, test, settings)}.json"
 
 
 def _cache_dir() -> Path:

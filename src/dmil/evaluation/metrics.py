@@ -56,6 +56,7 @@ def accuracy(y_true: Any, y_pred: Any) -> float:
     Parameters
     ----------
     y_true, y_pred : array of int, shape (N,)
+        True and predicted class ids.
     """
     y = _labels(y_true, "y_true")
     p = _labels(y_pred, "y_pred", y.size)
@@ -96,7 +97,9 @@ def per_modality_accuracy(
     Parameters
     ----------
     y_true : array of int, shape (N,)
+        True class ids.
     modality_preds : sequence of M arrays (N,) or array (M, N)
+        Class predictions of each modality alone.
     modality_names : sequence of str, optional
         Keys of the result (default ``x1, x2, ...``).
 
@@ -124,7 +127,9 @@ def synergy_indicator(y_true: Any, y_pred: Any, modality_preds: Any) -> float:
     Parameters
     ----------
     y_true, y_pred : array of int, shape (N,)
+        True class ids and multimodal predictions.
     modality_preds : sequence of M arrays (N,) or array (M, N)
+        Unimodal class predictions, one array per modality.
     """
     y = _labels(y_true, "y_true")
     p = _labels(y_pred, "y_pred", y.size)
@@ -147,6 +152,7 @@ def accuracy_by_interaction(
     Parameters
     ----------
     y_true, y_pred : array of int, shape (N,)
+        True and predicted class ids.
     interactions : sequence of str, length N
         The (true or estimated) interaction type of each sample.
     types : sequence of str, optional
@@ -190,9 +196,15 @@ def classification_report(
 
     Parameters
     ----------
+    y_true, y_pred : array of int, shape (N,)
+        True and predicted class ids.
     modality_preds : sequence of M arrays (N,) or array (M, N), optional
         The model's own unimodal predictions (per-modality accuracy and
         ``synergy_indicator_own``).
+    modality_names : sequence of str, optional
+        Keys of ``per_modality_accuracy`` (default ``x1, x2, ...``).
+    interactions : sequence of str, length N, optional
+        The interaction type of each sample, for ``by_interaction``.
     reference_preds : sequence of M arrays (N,) or array (M, N), optional
         Unimodal reference predictions shared by every method
         (:func:`dmil.evaluation.reference.reference_unimodal_predictions`); the

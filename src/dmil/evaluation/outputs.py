@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import math
 import os
 import shutil
 from collections.abc import Mapping, Sequence
@@ -20,13 +19,19 @@ from typing import Any
 import numpy as np
 
 from dmil.evaluation.predict import Predictions
-from dmil.utils import CHECKSUM_FILE, LOCK_FILE, atomic_path, record_sha256, verify_sha256
+from dmil.utils import (
+    CHECKSUM_FILE,
+    LOCK_FILE,
+    atomic_path,
+    record_sha256,
+    to_jsonable,
+    verify_sha256,
+)
 
 __all__ = [
     "RUN_FILES",
     "prepare_out_dir",
     "read_json",
-    "to_jsonable",
     "write_json",
     "write_predictions",
 ]
@@ -109,31 +114,17 @@ def prepare_out_dir(
     return out
 
 
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON types: NumPy scalars to Python numbers, NaN/Inf to ``None``, tuples to
-    lists, paths to strings."""
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [to_jsonable(v) for v in value.tolist()]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(float(value)) else None
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def write_json(path: str | os.PathLike[str], payload: Mapping[str, Any]) -> Path:
-    """Write ``payload`` as indented JSON, atomically, and record its SHA-256 in the
-    directory's ``SHA256SUMS``."""
+def write_json(
+    path: str | os.PathLike[str], payload: Mapping[str, Any], *, checksum: bool = True
+) -> Path:
+    """Write ``payload`` as indented JSON, atomically, and (``checksum``) record its
+    SHA-256 in the directory's ``SHA256SUMS``; ``checksum=False`` for a file written into a
+    directory dmil does not own (``dmil evaluate --out FILE``)."""
     target = Path(path)
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(to_jsonable(payload), indent=2, allow_nan=False) + "\n")
-    record_sha256(target)
+    if checksum:
+        record_sha256(target)
     return target
 
 

@@ -80,7 +80,9 @@ def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
     Parameters
     ----------
     logits : tensor of shape (N, C)
+        Logits to calibrate, on held-out (validation) samples.
     y : integer tensor of shape (N,)
+        The true class of each sample.
 
     Returns
     -------

@@ -109,6 +109,8 @@ def decompose(
     Parameters
     ----------
     measure : {"ccs", "lsmi"}
+        Redundancy measure (case-insensitive): Ince's common change in surprisal or the
+        Finn-Lizier pointwise decomposition.
     i1, i2, i12 : tensors of shape (N,)
         ``i(x1; y)``, ``i(x2; y)`` and ``i(x1, x2; y)`` in nats.
     h1, h2 : tensors of shape (N,), optional

@@ -49,7 +49,9 @@ def joint_array(joint: Joint) -> np.ndarray:
 
     Parameters
     ----------
-    joint : dict {(x1, x2, y): probability} with non-negative integer keys, or an array
+    joint : dict {(x1, x2, y): probability} or array p[x1, x2, y]
+        Finite, non-negative probabilities summing to 1 (within 1e-6); dict keys are
+        triples of non-negative integers.
     """
     if isinstance(joint, Mapping):
         if not joint:
@@ -108,6 +110,7 @@ def exact_measure(joint: Joint, measure: str = "ccs", *, solver: str = "own") ->
     Parameters
     ----------
     joint : dict {(x1, x2, y): p} or array p[x1, x2, y]
+        The known joint distribution (see :func:`joint_array`).
     measure : {"ccs", "lsmi", "pm", "broja"}
         ``ccs``: the expectation under ``p`` of Ince's pointwise common change in surprisal;
         ``lsmi`` (alias ``pm``): of the Finn-Lizier pointwise decomposition;
@@ -165,6 +168,7 @@ def broja_pid(joint: Joint, *, solver: str = "own", tol: float = 1e-10) -> dict[
     Parameters
     ----------
     joint : dict {(x1, x2, y): p} or array p[x1, x2, y]
+        The discrete joint distribution (see :func:`joint_array`).
     solver : {"own", "dit"}
         ``own``: the dual interior-point solver of :mod:`.broja` (fast; duality gap below
         ``tol`` nats). ``dit``: ``dit.pid.PID_BROJA`` (optional dependency ``dit``; slow on
@@ -282,14 +286,17 @@ def discretized_broja(
     Parameters
     ----------
     dataset : MultimodalDataset
+        Labelled data holding the modalities of ``pair``.
     pair : (i, j)
         Modalities to decompose.
     n_components : int
         PCA dimensions kept per modality.
     n_clusters : int
         k-means clusters per modality.
-    random_state : int, Generator or None
-    solver : {"own", "dit"}
+    random_state : int, Generator or None, default 0
+        Seed or generator of the k-means initialisation.
+    solver : {"own", "dit"}, default "own"
+        BROJA solver for the discretised joint (see :func:`broja_pid`).
 
     Returns
     -------

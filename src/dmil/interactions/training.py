@@ -186,10 +186,12 @@ def train_heads(
     Parameters
     ----------
     heads : sequence of Head
+        The models to train, all at once; their parameters must be disjoint.
     train, val : Rows
         Training and validation rows; features are indexed by ``Head.sources`` and live
         on the heads' device.
     settings : TrainSettings
+        Optimiser, batching, early-stopping and progress-bar settings.
     generator : torch.Generator
         CPU generator for the mini-batch order.
 

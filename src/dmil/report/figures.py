@@ -18,23 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from dmil.report.document import majority_baseline
-from dmil.utils import atomic_path
+from dmil.report.style import TYPE_COLOURS, save_png
 
 __all__ = ["plot_accuracy", "plot_composition", "plot_curves", "plot_gate", "write_figures"]
 
-_TYPE_COLOURS = {"R": "#4c72b0", "U1": "#55a868", "U2": "#c44e52", "U": "#55a868", "S": "#8172b2"}
 _METHOD_COLOURS = ["#8c8c8c", "#dd8452", "#4c72b0", "#c44e52", "#55a868", "#8172b2", "#937860"]
-
-
-def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
-    FigureCanvasAgg(fig)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    return Path(path)
 
 
 def _colour(methods: list[str], method: str) -> str:
@@ -63,7 +54,7 @@ def plot_composition(results: Mapping[str, Any], path: str | os.PathLike[str]) -
             values,
             width,
             yerr=_clipped_errors(values, errors) if len(results["seeds"]) > 1 else None,
-            color=[_TYPE_COLOURS.get(t, "#999999") for t in types],
+            color=[TYPE_COLOURS.get(t, "#999999") for t in types],
             alpha=alpha,
             edgecolor="black",
             linewidth=0.6,
@@ -78,7 +69,7 @@ def plot_composition(results: Mapping[str, Any], path: str | os.PathLike[str]) -
     ax.set_title(f"Interaction composition of {results['dataset']['name']} (test split)")
     ax.legend(fontsize=8, loc="upper right", frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
-    return _save(fig, path)
+    return save_png(fig, path, dpi=110)
 
 
 def _clipped_errors(values: list[float], spreads: list[float | None]) -> np.ndarray:
@@ -147,7 +138,7 @@ def plot_accuracy(results: Mapping[str, Any], path: str | os.PathLike[str]) -> P
     ax.set_title(f"Accuracy overall and per interaction type ({source} types)")
     ax.legend(fontsize=8, ncols=len(methods), loc="upper center", bbox_to_anchor=(0.5, -0.1))
     ax.spines[["top", "right"]].set_visible(False)
-    return _save(fig, path)
+    return save_png(fig, path, dpi=110)
 
 
 def plot_gate(results: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
@@ -178,7 +169,7 @@ def plot_gate(results: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
     ax.set_ylabel("interaction type")
     ax.set_title(f"{gate['method']}: mean gate weight per type", fontsize=10)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    return _save(fig, path)
+    return save_png(fig, path, dpi=110)
 
 
 def plot_curves(results: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
@@ -218,7 +209,7 @@ def plot_curves(results: Mapping[str, Any], path: str | os.PathLike[str]) -> Pat
     if any(len(set(filter(None, c.get("stage") or []))) > 1 for c in results["curves"].values()):
         acc_ax.plot([], [], color="black", linestyle=":", linewidth=1, label="stage boundary")
     acc_ax.legend(fontsize=8, frameon=False)
-    return _save(fig, path)
+    return save_png(fig, path, dpi=110)
 
 
 #: Figure file -> what draws it, in report order.

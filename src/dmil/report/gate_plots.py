@@ -13,20 +13,12 @@ import os
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from dmil.evaluation.explain import Explanation
-from dmil.utils import atomic_path
+from dmil.report.style import save_png
 
 __all__ = ["plot_gate_by_type", "plot_gate_confusion"]
-
-
-def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
-    FigureCanvasAgg(fig)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    return Path(path)
 
 
 def _heatmap(
@@ -90,7 +82,7 @@ def plot_gate_by_type(
         title=title or "mean gate weight per interaction type",
         vmax=1.0,
     )
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_gate_confusion(
@@ -117,4 +109,4 @@ def plot_gate_confusion(
         title=title or default,
         vmax=None,
     )
-    return _save(fig, path)
+    return save_png(fig, path)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dmil.utils import atomic_path
+from dmil.report.style import TYPE_COLOURS, save_png
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from dmil.interactions.table import InteractionTable
 
 __all__ = ["plot_component_distributions", "plot_dominant_by_class"]
-
-_COLOURS = {"R": "#4c72b0", "U1": "#55a868", "U2": "#c44e52", "U": "#55a868", "S": "#8172b2"}
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -39,12 +37,6 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
-def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    return Path(path)
-
-
 def plot_component_distributions(
     table: InteractionTable, path: str | os.PathLike[str], *, title: str | None = None
 ) -> Path:
@@ -54,8 +46,10 @@ def plot_component_distributions(
     ----------
     table : InteractionTable
         With at least one sample.
-    path : path of the PNG to write (atomically).
+    path : str or os.PathLike
+        The PNG to write (atomically).
     title : str, optional
+        Figure title (default: the measure, the modality pair and ``N``).
 
     Returns
     -------
@@ -70,7 +64,7 @@ def plot_component_distributions(
     ax = fig.add_subplot(1, 1, 1)
     parts = ax.violinplot(values, showmeans=False, showextrema=False, widths=0.8)
     for body, name in zip(parts["bodies"], names, strict=True):
-        body.set_facecolor(_COLOURS[name])
+        body.set_facecolor(TYPE_COLOURS[name])
         body.set_alpha(0.6)
     means = [float(np.mean(v)) for v in values]
     ax.scatter(range(1, 5), means, color="black", zorder=3, label="mean")
@@ -82,7 +76,7 @@ def plot_component_distributions(
     pair = " and ".join(table.modality_names[:2]) if table.pairs is None else "best pair"
     ax.set_title(title or f"Per-sample interactions ({table.measure}, {pair}, N={len(table)})")
     ax.legend(loc="upper right", fontsize=8)
-    return _save(fig, path)
+    return save_png(fig, path, tight=False)
 
 
 def plot_dominant_by_class(
@@ -97,10 +91,13 @@ def plot_dominant_by_class(
     Parameters
     ----------
     table : InteractionTable
-    path : path of the PNG to write (atomically).
+        With at least one sample.
+    path : str or os.PathLike
+        The PNG to write (atomically).
     class_names : sequence of str, optional
         Names for the class indices in ``table.label``.
     title : str, optional
+        Figure title (default: the measure and the overall share of each interaction).
 
     Returns
     -------
@@ -133,7 +130,7 @@ def plot_dominant_by_class(
     bottom = np.zeros(len(classes))
     positions = np.arange(len(classes))
     for kind, share in zip(kinds, shares, strict=True):
-        ax.bar(positions, share, bottom=bottom, color=_COLOURS[kind], label=kind, width=0.8)
+        ax.bar(positions, share, bottom=bottom, color=TYPE_COLOURS[kind], label=kind, width=0.8)
         bottom += share
     overall = ", ".join(f"{k} {np.mean(dominant == k):.0%}" for k in kinds)
     ax.set_xticks(
@@ -146,4 +143,4 @@ def plot_dominant_by_class(
         title or f"Dominant interaction per class\n({table.measure}; all: {overall})", fontsize=9
     )
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-    return _save(fig, path)
+    return save_png(fig, path, tight=False)

@@ -12,7 +12,7 @@ from typing import Any
 
 from dmil.report.document import build_blocks, render_html, render_markdown
 from dmil.report.figures import FIGURES, write_figures
-from dmil.utils import OutputLayout, atomic_path
+from dmil.utils import OutputLayout, atomic_path, to_jsonable
 
 __all__ = ["REPORT_FILES", "REPORT_LAYOUT", "write_report"]
 
@@ -25,12 +25,6 @@ REPORT_LAYOUT = OutputLayout(
     what="a report",
     entries=(*REPORT_FILES, *FIGURES, "runs"),
 )
-
-
-def _jsonable(value: Any) -> Any:
-    from dmil.evaluation.outputs import to_jsonable
-
-    return to_jsonable(value)
 
 
 def write_report(results: Mapping[str, Any], out_dir: str | os.PathLike[str]) -> list[str]:
@@ -48,7 +42,7 @@ def write_report(results: Mapping[str, Any], out_dir: str | os.PathLike[str]) ->
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_jsonable(results), indent=2, allow_nan=False) + "\n"
+    text = json.dumps(to_jsonable(results), indent=2, allow_nan=False) + "\n"
     with atomic_path(out / "results.json") as tmp:
         tmp.write_text(text)
     stored = json.loads(text)

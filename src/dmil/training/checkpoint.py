@@ -1,7 +1,8 @@
 """Checkpoints: atomic, rank-zero writes and loads that fail loudly.
 
 A checkpoint is one file written with :meth:`Fabric.save` holding exactly the keys in
-:data:`CHECKPOINT_KEYS`:
+:data:`CHECKPOINT_KEYS` and ``sha256`` (:data:`DIGEST_KEY`: the digest of everything
+else, checked and removed by :func:`read_checkpoint`):
 
 * ``model``, ``optimizer``, ``scheduler``: state dicts;
 * ``epoch``: the number of finished epochs, over all stages;

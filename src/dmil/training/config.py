@@ -8,6 +8,7 @@ so a run can be inspected and continued from the file alone.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -180,9 +181,14 @@ class TrainConfig:
                 )
         for key in ("lr", "weight_decay", "momentum", "scheduler_factor"):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value < 0
+            ):
                 raise ValueError(
-                    f"TrainConfig.{key}: expected a non-negative number, found {value!r}."
+                    f"TrainConfig.{key}: expected a finite non-negative number, found {value!r}."
                 )
         if self.lr == 0:
             raise ValueError("TrainConfig.lr: expected a positive learning rate, found 0.")
@@ -191,9 +197,11 @@ class TrainConfig:
                 f"TrainConfig.scheduler_factor: expected a value in (0, 1), "
                 f"found {self.scheduler_factor}."
             )
-        if self.grad_clip is not None and not self.grad_clip > 0:
+        if self.grad_clip is not None and not (
+            math.isfinite(self.grad_clip) and self.grad_clip > 0
+        ):
             raise ValueError(
-                f"TrainConfig.grad_clip: expected a positive number or None, "
+                f"TrainConfig.grad_clip: expected a finite positive number or None, "
                 f"found {self.grad_clip!r}."
             )
         if self.batch_size % self.devices:

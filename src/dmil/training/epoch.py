@@ -64,6 +64,12 @@ def validate(
 
     Parameters
     ----------
+    fabric : lightning.fabric.Fabric
+        Moves each batch to the device.
+    model : MultimodalModel or its Fabric wrapper
+        Called as ``model(inputs)``; set to evaluation mode here.
+    loader : iterable of batches
+        Batches ``(*inputs, target)``, the whole validation split.
     monitor : {"logits", "modality_mean", "component:<name>"}
         Which prediction is measured.
     embedded : bool
@@ -212,6 +218,9 @@ def train_epoch(
 
     Parameters
     ----------
+    fabric : lightning.fabric.Fabric
+        Device placement, autocast, backward, gradient clipping and the sum over
+        processes.
     current : StageRun
         The stage being trained.
     raw_model : MultimodalModel

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_CPU_THREADS",
     "build_fabric",
-    "compile_module",
     "configure_threads",
     "seed_everything",
 ]
@@ -63,23 +62,6 @@ def configure_threads(n_threads: int | None, command: str) -> int:
         torch.set_num_threads(n_threads)
     logger.debug("dmil %s: %d torch CPU thread(s)", command, n_threads)
     return torch.get_num_threads()
-
-
-def compile_module(module: torch.nn.Module, *, mode: str | None = None) -> torch.nn.Module:
-    """``torch.compile(module)``: optional, for long GPU runs.
-
-    Compilation costs seconds to minutes up front and imports ``torch._dynamo``; it pays
-    off only when the model's steps dominate a long run (measure with
-    ``benchmarks/bench_gpu.py --compile``). The compiled module shares the parameters of
-    ``module``, so checkpoints of ``module`` stay valid.
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-    mode : str, optional
-        ``torch.compile`` mode, e.g. ``"reduce-overhead"`` or ``"max-autotune"``.
-    """
-    return torch.compile(module, mode=mode)
 
 
 def seed_everything(seed: int) -> None:

@@ -106,8 +106,9 @@ class FitResult:
     stages : list of dict
         Per stage: ``name``, ``epochs_run``, ``best_epoch`` (global), ``best_val_accuracy``,
         ``kept_previous`` (the stage has ``improve_on_previous`` and none of its epochs
-        beat the previous stage's best, whose weights it kept), ``train_seconds`` and
-        whether the encoders' outputs were cached.
+        beat the previous stage's best, whose weights it kept), ``stopped_early``,
+        ``train_seconds`` and ``cached_encoders`` (whether the encoders' outputs were
+        computed once and reused).
     """
 
     model: MultimodalModel

@@ -18,7 +18,6 @@ their BatchNorm statistics and dropout stay fixed as well.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,6 +26,8 @@ from importlib import resources
 from typing import Any
 
 from torch import nn
+
+from dmil.utils import did_you_mean
 
 __all__ = [
     "COMPONENT_MONITOR",
@@ -208,8 +209,7 @@ class StageSpec:
         known = [f.name for f in fields(cls) if f.init]
         for key in values:
             if key not in known:
-                close = difflib.get_close_matches(str(key), known, n=1)
-                hint = f" Did you mean '{close[0]}'?" if close else ""
+                hint = did_you_mean(key, known)
                 name = values.get("name", "?")
                 raise ValueError(
                     f"stage '{name}': unknown setting '{key}'.{hint} Valid settings: "
@@ -281,8 +281,7 @@ def load_preset(name: str) -> tuple[StageSpec, ...]:
 
     known = available_presets()
     if name not in known:
-        close = difflib.get_close_matches(str(name), known, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(name, known)
         raise ValueError(f"unknown stage preset '{name}'.{hint} Known presets: {', '.join(known)}.")
     text = resources.files(_PRESET_PACKAGE).joinpath(f"{name}.yaml").read_text()
     content = yaml.safe_load(text)
@@ -386,8 +385,7 @@ def check_loss_terms(model: nn.Module, stage: StageSpec, known: Iterable[str]) -
     known = set(known)
     unknown = sorted(set(stage.loss_weights) - known)
     if unknown:
-        close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(unknown[0], sorted(known))
         raise ValueError(
             f"stage '{stage.name}': loss_weights name {unknown}, which "
             f"{type(model).__name__} does not produce.{hint} Its terms: "
@@ -416,8 +414,7 @@ def plan_stage(model: nn.Module, stage: StageSpec) -> StagePlan:
         for pattern in getattr(stage, key):
             if not any(_selects(pattern, n) for n in names):
                 tops = sorted({n.split(".")[0] for n in names})
-                close = difflib.get_close_matches(pattern, names, n=1)
-                hint = f" Did you mean '{close[0]}'?" if close else ""
+                hint = did_you_mean(pattern, names)
                 raise ValueError(
                     f"stage '{stage.name}': {key} pattern '{pattern}' matches no module of "
                     f"{type(model).__name__}.{hint} Top-level modules: {', '.join(tops)}."

@@ -109,8 +109,7 @@ def _cell(entry: str, method: str, seed: int, metrics: dict[str, Any], wall: flo
 
 
 def _write_cell(path: Path, cell: dict[str, Any]) -> None:
-    from dmil.evaluation.outputs import to_jsonable
-    from dmil.utils import atomic_path
+    from dmil.utils import atomic_path, to_jsonable
 
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(to_jsonable(cell), indent=2) + "\n")

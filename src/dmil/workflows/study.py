@@ -113,7 +113,9 @@ class Progress:
     """Step-by-step progress on a stream: what runs, how far, about how long is left.
 
     Each step has a weight (its expected share of the work); the time left is the
-    elapsed time per unit of finished weight times the weight still to do.
+    elapsed time per unit of finished weight times the weight still to do. The lines go
+    to ``stream`` directly, not through logging, so that like a progress bar they show at
+    every logging level (``stream=None`` silences them).
     """
 
     weights: list[float]
@@ -151,7 +153,13 @@ def _clock(seconds: float) -> str:
 # ---------------------------------------------------------------------- interactions
 def _interactions(splits: Any, *, source: str, seed: int, device: str) -> dict[str, Any]:
     """Estimated (and true) interaction composition of the test split, and the labels
-    the per-type breakdown uses."""
+    the per-type breakdown uses.
+
+    The fitted estimator also labels the training split, and those labels are cached
+    (:func:`~dmil.evaluation.interactions.cache_labels`): DMIL's estimator-guided gate
+    trains on them, and would otherwise fit the same estimator again.
+    """
+    from dmil.evaluation.interactions import cache_labels
     from dmil.interactions import InteractionEstimator
 
     test = splits.test
@@ -160,6 +168,14 @@ def _interactions(splits: Any, *, source: str, seed: int, device: str) -> dict[s
     estimator = InteractionEstimator(measure="ccs", device=device, random_state=seed)
     table = estimator.fit(splits.train, splits.val).transform(test)
     seconds = time.perf_counter() - t0
+    cache_labels(
+        [str(t) for t in estimator.transform(splits.train).dominant()],
+        splits.train,
+        train=splits.train,
+        val=splits.val,
+        device=device,
+        random_state=seed,
+    )
     dominant = [str(t) for t in table.dominant()]
     if source == "none":
         labels, used = None, "none"
@@ -381,6 +397,7 @@ def run_study(
     Parameters
     ----------
     plan : StudyPlan
+        The shared experiment spec, the methods and the seeds to run.
     work_dir : path
         Where the run directories are written.
     data_dir : path, optional
@@ -417,7 +434,10 @@ def run_study(
             f"progress: expected {n_steps} step weights, found {len(progress.weights)}."
         )
     device = plan.spec.train.accelerator
-    device = "cpu" if device == "auto" else device
+    if device == "auto":  # where the training runs, so the estimator's labels are shared
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     t_start = time.perf_counter()
     per_seed, runs, gates, curves, card = [], {m: [] for m in plan.methods}, [], {}, None
     majority: list[float] = []

@@ -41,8 +41,12 @@ def balanced_labels(n_samples: int, n_classes: int, rng: np.random.Generator) ->
 
     Parameters
     ----------
-    n_samples, n_classes : int
+    n_samples : int
+        Number of labels ``N``.
+    n_classes : int
+        Number of classes ``C``.
     rng : numpy.random.Generator
+        Generator of the random order.
 
     Returns
     -------

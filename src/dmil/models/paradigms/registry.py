@@ -216,8 +216,8 @@ def build_model(
     -------
     MultimodalModel
         ``model(inputs)`` with ``inputs`` a list of ``M`` tensors ``(B, *input_shape)``
-        returns a :class:`~dmil.models.base.ModelOutput` with ``logits`` (B, C) and
-        ``modality_logits`` (M tensors (B, C)).
+        returns a :class:`~dmil.models.base.ModelOutput` with ``logits`` (B, C) and,
+        where the paradigm has unimodal heads, ``modality_logits`` (M tensors (B, C)).
 
     Raises
     ------
@@ -275,7 +275,7 @@ def build_model(
             f"encoder must be a name, a module, or a sequence of {n} names/modules (one per "
             f"modality); found {encoder!r}."
         )
-    if isinstance(encoder, nn.Module) and n > 1:
+    if isinstance(encoder, nn.Module):  # n >= 2 modalities here
         raise ValueError(
             "one nn.Module cannot serve several modalities; pass one module per modality."
         )

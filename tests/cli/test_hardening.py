@@ -602,6 +602,25 @@ def test_evaluate_malicious_checkpoint_is_not_unpickled(tmp_path, capsys):
     assert not marker.exists()
 
 
+def test_evaluate_out_never_replaces_run_files_and_asks_before_others(trained, tmp_path, capsys):
+    before = {p.name: p.read_bytes() for p in trained.iterdir() if p.is_file()}
+    for name in ("best.ckpt", "metrics.json", "predictions.csv"):
+        argv = ["evaluate", "--checkpoint", str(trained), "--out", str(trained / name)]
+        code, err = _cli([*argv, "--overwrite"], capsys)
+        _assert_failed(code, err, "evaluate", "file of a dmil run", "choose another --out")
+    assert {p.name: p.read_bytes() for p in trained.iterdir() if p.is_file()} == before
+    mine = tmp_path / "mine.json"
+    mine.write_text("{}")
+    code, err = _cli(["evaluate", "--checkpoint", str(trained), "--out", str(mine)], capsys)
+    _assert_failed(code, err, "evaluate", "exists", "--overwrite")
+    assert mine.read_text() == "{}"
+    code, err = _cli(
+        ["evaluate", "--checkpoint", str(trained), "--out", str(mine), "--overwrite"], capsys
+    )
+    assert code == 0, err
+    assert "test" in json.loads(mine.read_text())
+
+
 def test_evaluate_missing_checkpoint(tmp_path, capsys):
     code, err = _cli(["evaluate", "--checkpoint", str(tmp_path / "nowhere")], capsys)
     _assert_failed(code, err, "evaluate", "not found")

@@ -221,7 +221,7 @@ def test_report_composition_text_names_the_types_it_shows(n_modalities, types, e
     dataset = {"modalities": [{"name": f"x{m}"} for m in range(n_modalities)]}
     text = _composition({"composition": comp, "dataset": dataset}, [])[1][1]
     assert expected in text
-    assert ("that pair" in text) == (n_modalities > 2)
+    assert ("not the gate's U1, U2" in text) == (n_modalities > 2)
 
 
 def test_run_report_states_the_majority_class_baseline(report):
@@ -328,6 +328,26 @@ def test_report_lists_every_type_and_says_how_the_split_was_made():
     assert _pm_count(mean_std([8, 9])) == "8.5 ± 0.7"
 
 
+def test_report_says_when_one_component_dominates_and_what_own_compares_against():
+    from dmil.report.document import _own_unimodal, _single_dominant
+    from dmil.workflows.study import mean_std
+
+    # confusion[type][component]: every sample's largest weight on the second component.
+    assert "on U2 for every test sample" in _single_dominant(["U1", "U2"], [[0, 3], [0, 5]])
+    assert _single_dominant(["U1", "U2"], [[1, 2], [0, 5]]) == ""
+    results = {
+        "methods": ["joint", "dmil"],
+        "dataset": {"modalities": [{"name": "a"}, {"name": "b"}]},
+        "results": {
+            "joint": {"per_modality_accuracy": {"a": mean_std([0.8]), "b": mean_std([0.6])}},
+            "dmil": {"per_modality_accuracy": {"a": mean_std([0.3]), "b": mean_std([0.2])}},
+        },
+    }
+    assert _own_unimodal(results) == (
+        " (own per-modality accuracy, `a` / `b`: joint 0.800 / 0.600, dmil 0.300 / 0.200)."
+    )
+
+
 def test_run_report_gate_confusion_has_components_as_rows(report):
     # As `dmil explain` writes it: one row per gate component, one column per type.
     results = json.loads((report / "results.json").read_text())
@@ -359,6 +379,11 @@ def test_run_names_where_an_unknown_method_came_from(tmp_path, capsys):
     assert f"--config {cfg}: run.methods: unknown method 'foo'" in capsys.readouterr().err
     assert _run(tmp_path / "r", _config(tmp_path), "--epochs", "0") == 2
     assert "--epochs: expected a finite number >= 1, found 0" in capsys.readouterr().err
+    # DMIL's three stages do not fit two epochs: refused before any method trains.
+    assert _run(tmp_path / "r", _config(tmp_path), "--methods", "joint,dmil", "--epochs", "2") == 2
+    err = capsys.readouterr().err
+    assert "method dmil: epochs: 3 stages need at least 3 epochs" in err and "--epochs 3" in err
+    assert "train joint" not in err
     assert not (tmp_path / "r").exists()
 
 

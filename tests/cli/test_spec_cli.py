@@ -77,7 +77,7 @@ def test_train_and_evaluate_take_a_data_file(tmp_path, npz_file, capsys):
     write_npz(load("synthetic-mixed", n_samples=300, random_state=2), moved)
     capsys.readouterr()
     assert main(["evaluate", "--checkpoint", str(out), "--data", str(moved)]) == 2
-    assert "has changed since the run was made" in capsys.readouterr().err
+    assert "is not the one the run was trained on (or has changed" in capsys.readouterr().err
 
 
 def test_train_file_given_as_dataset_points_to_data(tmp_path, npz_file, capsys):

@@ -7,7 +7,7 @@ import argparse
 from dmil.cli.spec_flags import DATA_DIR_HELP
 from dmil.spec import INTERACTION_SOURCES
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "check_out_file", "run"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -50,8 +50,42 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="torch intra-op CPU threads (default 1; see BENCHMARKS.md, 'CPU threads')",
     )
-    p.add_argument("--out", default=None, help="also write the metrics to this JSON file")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="also write the metrics to this JSON file (new, or replaced with --overwrite)",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out file of yours"
+    )
     p.set_defaults(func=run)
+
+
+def check_out_file(path: str, *, overwrite: bool) -> None:
+    """Refuse an ``--out`` that would replace something: a directory, a file a dmil
+    command wrote (listed in its directory's ``SHA256SUMS``, a checkpoint, or a run file
+    such as ``metrics.json`` beside a checkpoint), or any existing file without
+    ``--overwrite``."""
+    from pathlib import Path
+
+    from dmil.evaluation.outputs import RUN_FILES
+    from dmil.utils import read_checksums
+
+    out = Path(path)
+    if out.is_dir():
+        raise FileExistsError(f"--out {out} is a directory; name a JSON file to write.")
+    if not out.exists():
+        return
+    in_run = out.name in RUN_FILES and any(out.parent.glob("*.ckpt"))
+    if out.name in read_checksums(out.parent) or out.suffix == ".ckpt" or in_run:
+        raise FileExistsError(
+            f"--out {out} is a file of a dmil run or output, which the metrics would replace; "
+            "choose another --out, e.g. a new evaluation.json."
+        )
+    if not overwrite:
+        raise FileExistsError(
+            f"--out {out} exists; pass --overwrite to replace it or choose another --out."
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
     configure_threads(args.num_threads, "evaluate")
     if args.device not in ACCELERATORS:
         raise ValueError(f"--device: expected one of {list(ACCELERATORS)}, found {args.device!r}.")
+    if args.out is not None:
+        check_out_file(args.out, overwrite=args.overwrite)
     metrics = evaluate_checkpoint(
         args.checkpoint,
         dataset=args.dataset,

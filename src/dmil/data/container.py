@@ -16,12 +16,21 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["INTERACTION_TYPES", "SPLIT_NAMES", "MultimodalDataset"]
+__all__ = ["INTERACTION_TYPES", "SPLIT_NAMES", "TYPE_ORDER", "MultimodalDataset", "type_key"]
 
 #: Per-sample interaction mechanisms, in the order used for integer codes.
 INTERACTION_TYPES: tuple[str, ...] = ("R", "U1", "U2", "S")
+#: Interaction types in display order (``U``: the uniqueness type of more than two
+#: modalities).
+TYPE_ORDER: tuple[str, ...] = ("R", "U1", "U2", "U", "S")
 #: The names a predefined split may use.
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
+
+
+def type_key(name: str) -> tuple[int, str]:
+    """Sort key of an interaction type: :data:`TYPE_ORDER` first, then any other name
+    alphabetically."""
+    return (TYPE_ORDER.index(name) if name in TYPE_ORDER else len(TYPE_ORDER), name)
 
 
 def _as_tensor(value: Any, what: str) -> torch.Tensor:

@@ -87,9 +87,10 @@ def _verified_digest(path: Path, expected: str | None) -> str:
     found = file_sha256(path)
     if expected is not None and found != expected:
         raise ValueError(
-            f"data file {path} has changed since the run was made: its SHA-256 is "
-            f"{found[:16]}..., the run recorded {expected[:16]}.... Pass the original file "
-            "with --data FILE (or retrain on the new one)."
+            f"data file {path} is not the one the run was trained on (or has changed since "
+            f"the run was made): its SHA-256 is {found[:16]}..., the run recorded "
+            f"{expected[:16]}.... Pass the original file with --data FILE (or retrain on "
+            "the new one)."
         )
     return found
 

@@ -101,8 +101,8 @@ def interaction_labels(
         labels = test.interaction_names()
         if labels is None:
             raise ValueError(
-                f"dataset '{test.name}' has no per-sample interaction truth; use the "
-                "estimated interactions (source 'estimated') instead."
+                f"dataset '{test.name.removesuffix('[test]')}' has no per-sample interaction "
+                "truth; use the estimated interactions (source 'estimated') instead."
             )
         return labels, "true"
     if train is None or val is None:

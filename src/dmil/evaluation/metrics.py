@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from dmil.data.container import INTERACTION_TYPES
+from dmil.data.container import type_key
 
 __all__ = [
     "accuracy",
@@ -157,7 +157,7 @@ def accuracy_by_interaction(
         The (true or estimated) interaction type of each sample.
     types : sequence of str, optional
         Types to report, also when absent (``n = 0``, accuracy ``None``). Default: the
-        types present, ``R, U1, U2, S`` first, then any others in sorted order.
+        types present, ``R, U1, U2, U, S`` first, then any others in sorted order.
 
     Returns
     -------
@@ -171,10 +171,7 @@ def accuracy_by_interaction(
             f"interactions: expected {y.size} types (one per sample), found {kinds.size}."
         )
     if types is None:
-        present = set(kinds.tolist())
-        types = [t for t in INTERACTION_TYPES if t in present] + sorted(
-            present - set(INTERACTION_TYPES)
-        )
+        types = sorted(set(kinds.tolist()), key=type_key)
     out: dict[str, dict[str, Any]] = {}
     for t in types:
         mask = kinds == t

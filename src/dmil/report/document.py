@@ -133,8 +133,9 @@ def _composition(results: Mapping[str, Any], figures: Sequence[str]) -> list[Blo
             "pair of modalities"
         )
         uniqueness = (
-            f"U1 {_pm(means['U1'])} and U2 {_pm(means['U2'])} (the first and second "
-            "modality of that pair)"
+            f"U1 {_pm(means['U1'])} and U2 {_pm(means['U2'])} (the uniqueness of the "
+            "pair's first and of its second modality in the data's order; which modalities "
+            "those are changes from sample to sample, so these are not the gate's U1, U2, ...)"
         )
     else:
         split = (
@@ -147,6 +148,11 @@ def _composition(results: Mapping[str, Any], figures: Sequence[str]) -> list[Blo
         f"component. Mean components over the test split (nats{adjusted}): "
         f"R {_pm(means['R'])}, {uniqueness}, S {_pm(means['S'])}."
     )
+    if comp["reported_as"] == "raw" and min(means[k].get("mean") or 0.0 for k in means) < 0:
+        text += (
+            " Per-sample values are pointwise information and may be negative, so a mean "
+            "near zero can come out slightly below it."
+        )
     blocks: list[Block] = [("h", 2, "Interaction composition"), ("p", text)]
     if comp["estimator_agreement"] is not None:
         blocks.append(
@@ -194,7 +200,13 @@ def _accuracy(results: Mapping[str, Any], figures: Sequence[str]) -> list[Block]
         "on the validation split. The synergy indicator is the share of test samples a "
         "method gets right while every unimodal reference prediction (one classifier per "
         "modality, fitted on the training split, the same for every method) gets them wrong"
-        + ("; the (own) column uses the method's own per-modality outputs instead." if own else ".")
+        + (
+            "; the (own) column uses each method's own per-modality outputs instead, so it "
+            "is high where those outputs are weak and is not comparable across methods"
+            + _own_unimodal(results)
+            if own
+            else "."
+        )
     )
     names = _unique_names(results["dataset"])
     if names is not None:
@@ -276,6 +288,20 @@ def _findings(results: Mapping[str, Any]) -> list[str]:
     return items
 
 
+def _own_unimodal(results: Mapping[str, Any]) -> str:
+    """`` (own per-modality accuracy: joint a / b, ...).``: what the (own) column of the
+    synergy indicator compares against."""
+    parts = []
+    for method in results["methods"]:
+        per = results["results"][method].get("per_modality_accuracy") or {}
+        if per and all(v.get("mean") is not None for v in per.values()):
+            parts.append(f"{method} {' / '.join(fmt(v['mean']) for v in per.values())}")
+    if not parts:
+        return "."
+    names = " / ".join(f"`{m['name']}`" for m in results["dataset"]["modalities"])
+    return f" (own per-modality accuracy, {names}: {', '.join(parts)})."
+
+
 def _gate(results: Mapping[str, Any], figures: Sequence[str]) -> list[Block]:
     gate = results.get("gate")
     blocks: list[Block] = [("h", 2, "DMIL's gate")]
@@ -318,10 +344,25 @@ def _gate(results: Mapping[str, Any], figures: Sequence[str]) -> list[Block]:
                     f"{_pm(gate['constant_agreement'])}."
                     if gate.get("constant_agreement") is not None
                     else "."
-                ),
+                )
+                + _single_dominant(comps, gate["confusion"]),
             )
         )
     return blocks
+
+
+def _single_dominant(components: Sequence[str], confusion: Sequence[Sequence[int]]) -> str:
+    """A sentence when one component dominates every test sample (the gate then does not
+    tell the samples apart), else ``""``."""
+    totals = [sum(row[k] for row in confusion) for k in range(len(components))]
+    used = [c for c, n in zip(components, totals, strict=True) if n]
+    if len(used) != 1:
+        return ""
+    return (
+        f" Here the largest weight is on {used[0]} for every test sample, so the dominant "
+        "component does not tell the samples apart; the mean weights above show how much "
+        "the gate still varies."
+    )
 
 
 def _training(results: Mapping[str, Any], figures: Sequence[str]) -> list[Block]:
@@ -381,11 +422,16 @@ def build_blocks(
     """The report's blocks, from ``results`` alone (``spec_text``: the YAML of
     ``results["spec"]``; ``figures``: the PNG files that exist)."""
     total = fmt(results["total_seconds"], 1)
+    gate = results.get("gate")
     intro = (
         f"Made {results['created_utc']} in {total} s: the per-sample interaction "
         f"composition of `{results['dataset']['name']}`, then {', '.join(results['methods'])} "
-        "trained with one shared spec, evaluated overall and per interaction type, and "
-        "DMIL's per-sample gate compared with the interaction types."
+        "trained with one shared spec and evaluated overall and per interaction type"
+        + (
+            f", and {gate['method']}'s per-sample gate compared with the interaction types."
+            if gate
+            else "."
+        )
     )
     return [
         ("h", 1, results["title"]),

@@ -213,7 +213,7 @@ class TrainConfig:
         if self.devices > 1 and self.strategy == "auto":
             raise ValueError(
                 f"TrainConfig.strategy: devices={self.devices} needs an explicit distributed "
-                "strategy; pass strategy='ddp'."
+                "strategy; pass strategy='ddp' (--strategy ddp)."
             )
 
     # ------------------------------------------------------------------ conversions

@@ -91,7 +91,9 @@ def build_fabric(config: TrainConfig, *, launch: bool = True) -> Fabric:
     launch : bool
         Call :meth:`Fabric.launch`. With ``strategy="ddp"`` and ``devices > 1`` this
         starts the other processes by re-running the current command line; every
-        process then continues from here with its own rank.
+        process then continues from here with its own rank. Processes other than rank
+        zero log only warnings and errors of ``dmil``'s loggers, so each message appears
+        once.
 
     Returns
     -------
@@ -115,6 +117,9 @@ def build_fabric(config: TrainConfig, *, launch: bool = True) -> Fabric:
     )
     if launch:
         fabric.launch()
+        if fabric.global_rank != 0:
+            package = logging.getLogger("dmil")
+            package.setLevel(max(package.getEffectiveLevel(), logging.WARNING))
     logger.debug(
         "fabric: accelerator=%s devices=%d strategy=%s precision=%s rank=%d/%d",
         config.accelerator,

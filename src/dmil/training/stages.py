@@ -297,8 +297,8 @@ def scale_stages(stages: Sequence[StageSpec], total_epochs: int) -> tuple[StageS
     stages = tuple(stages)
     if total_epochs < len(stages):
         raise ValueError(
-            f"epochs: {len(stages)} stages need at least {len(stages)} epochs in total, "
-            f"found {total_epochs}."
+            f"epochs: {len(stages)} stages need at least {len(stages)} epochs in total (one "
+            f"each), found {total_epochs}; raise the budget (--epochs {len(stages)} or more)."
         )
     preset_total = sum(s.epochs for s in stages)
     if preset_total == total_epochs:

@@ -26,8 +26,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from dmil.data.container import type_key
 from dmil.spec import ExperimentSpec
-from dmil.workflows.study import mean_std, type_key
+from dmil.workflows.study import mean_std
 from dmil.workflows.suites import BENCH_DATASETS, budget_sections
 
 __all__ = ["cell_spec", "markdown_tables", "run_bench", "write_csv"]

@@ -24,6 +24,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from dmil.data.container import type_key
 from dmil.spec import ExperimentSpec
 
 __all__ = [
@@ -43,12 +44,6 @@ DEFAULT_METHODS: tuple[str, ...] = ("ensemble", "joint", "mlb", "dmil")
 #: Loader options of the default dataset, sized so that ``dmil run`` finishes within
 #: five minutes on two CPU cores (see the README's tour for the measured time).
 DEMO_OPTIONS: dict[str, Any] = {"n_samples": 4000}
-#: Interaction types in display order.
-TYPE_ORDER: tuple[str, ...] = ("R", "U1", "U2", "U", "S")
-
-
-def type_key(name: str) -> tuple[int, str]:
-    return (TYPE_ORDER.index(name) if name in TYPE_ORDER else len(TYPE_ORDER), name)
 
 
 def mean_std(values: Sequence[float | None]) -> dict[str, Any]:
@@ -91,8 +86,14 @@ class StudyPlan:
             raise ValueError(f"--methods: each method once, found {list(self.methods)}.")
         if not self.seeds:
             raise ValueError("--seeds: expected at least one seed.")
+        from dmil.evaluation.experiment import method_stages
+
         for m in self.methods:
             self.spec.model.replace(method=m)  # validates the name
+            try:  # and its stages fit the budget, before anything is trained
+                method_stages(self.spec.train, m, self.spec.model.encoder)
+            except ValueError as exc:
+                raise ValueError(f"method {m}: {exc}") from None
 
     def spec_for(self, method: str, seed: int) -> ExperimentSpec:
         """The spec of one training run."""
@@ -183,7 +184,7 @@ def _interactions(splits: Any, *, source: str, seed: int, device: str) -> dict[s
         if truth is None:
             raise ValueError(
                 f"data.interactions: '{source}' needs per-sample truth, which dataset "
-                f"'{test.name}' does not have; use 'estimated' or 'auto'."
+                f"'{test.name.removesuffix('[test]')}' does not have; use 'estimated' or 'auto'."
             )
         labels, used = list(truth), "true"
     else:
@@ -322,6 +323,11 @@ def _method_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
     out["by_interaction"] = {
         t: _type_accuracy([m["by_interaction"].get(t, {}) for m in tests]) for t in types
+    }
+    modalities = list((tests[0].get("per_modality_accuracy") or {}).keys())
+    out["per_modality_accuracy"] = {
+        k: mean_std([(m.get("per_modality_accuracy") or {}).get(k) for m in tests])
+        for k in modalities
     }
     for key in ("train_seconds", "samples_per_second", "epochs_run", "best_epoch"):
         out[key] = mean_std([r.get(key) for r in runs])

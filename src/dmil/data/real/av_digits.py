@@ -221,7 +221,12 @@ def _spectrograms(
     ):
         return cached["spectrograms"]
 
-    logger.info("av-digits: reading and checking %d recordings in %s", len(names), directory)
+    logger.info(
+        "av-digits: reading and checking %d recordings in %s and computing their "
+        "spectrograms (once: they are cached for later loads)",
+        len(names),
+        directory,
+    )
     raw = {n: (directory / n).read_bytes() for n in names}
     listing_text = "".join(f"{hashlib.sha256(raw[n]).hexdigest()}  {n}\n" for n in sorted(raw))
     found = hashlib.sha256(listing_text.encode()).hexdigest()[: len(FSDD_DIGEST)]

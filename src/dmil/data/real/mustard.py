@@ -129,7 +129,11 @@ def load_mustard_text(*, root: Path, device: str = "cpu") -> MultimodalDataset:
     ):
         embeddings = {k: cached[k] for k in ("utterance", "context")}
     else:
-        logger.info("mustard-text: embedding %d utterances and contexts", len(ids))
+        logger.info(
+            "mustard-text: embedding %d utterances and contexts (once: the embeddings are "
+            "cached for later loads)",
+            len(ids),
+        )
         vectors = embed_texts(utterances + contexts, device=device)
         embeddings = {"utterance": vectors[: len(ids)], "context": vectors[len(ids) :]}
         save_cached("mustard-text", key, embeddings)

@@ -268,13 +268,15 @@ class OutputLayout:
             raise FileExistsError(f"{exc} The finished output is kept in {kept}.") from None
         os.chmod(tmp, 0o777 & ~_current_umask())
         old = None
-        with signals_deferred():  # never between the two renames
-            if out.exists():
-                old = out.with_name(f".{out.name}.old-{os.getpid()}.tmp")
-                os.replace(out, old)
-            os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        try:
+            with signals_deferred():  # never between the two renames
+                if out.exists():
+                    old = out.with_name(f".{out.name}.old-{os.getpid()}.tmp")
+                    os.replace(out, old)
+                os.replace(tmp, out)
+        finally:  # a signal held back above is raised here: the old output goes anyway
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
         return out
 
 

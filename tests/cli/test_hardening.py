@@ -604,7 +604,7 @@ def test_evaluate_malicious_checkpoint_is_not_unpickled(tmp_path, capsys):
 
 def test_evaluate_out_never_replaces_run_files_and_asks_before_others(trained, tmp_path, capsys):
     before = {p.name: p.read_bytes() for p in trained.iterdir() if p.is_file()}
-    for name in ("best.ckpt", "metrics.json", "predictions.csv"):
+    for name in ("best.ckpt", "metrics.json", "predictions.csv", "SHA256SUMS"):
         argv = ["evaluate", "--checkpoint", str(trained), "--out", str(trained / name)]
         code, err = _cli([*argv, "--overwrite"], capsys)
         _assert_failed(code, err, "evaluate", "file of a dmil run", "choose another --out")

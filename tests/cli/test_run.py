@@ -10,6 +10,7 @@ import io
 import json
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -451,6 +452,33 @@ def test_staging_directories_of_killed_runs_are_removed(tmp_path):
     assert tmp == tmp_path / f".out.dmil-explain-{os.getpid()}.tmp"
     assert tmp.is_dir() and not any(tmp.iterdir())
     assert not stale.exists() and alive.is_dir() and other.is_dir()
+
+
+def test_ctrl_c_during_publish_is_held_back_and_leaves_no_old_output(tmp_path, monkeypatch):
+    import signal
+
+    from dmil.utils import OutputLayout, record_tree_sha256
+
+    layout = OutputLayout(command="dmil run", what="a report", entries=("results.json",))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.json").write_text('{"old": 1}')
+    record_tree_sha256(out)
+    tmp = layout.staging(out)
+    (tmp / "results.json").write_text('{"new": 1}')
+    real_replace = os.replace
+
+    def interrupted_replace(src, dst):  # Ctrl-C right after the old output moved aside
+        real_replace(src, dst)
+        if Path(src) == out:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(os, "replace", interrupted_replace)
+    with pytest.raises(KeyboardInterrupt):
+        layout.publish(tmp, out, overwrite=True)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert (out / "results.json").read_text() == '{"new": 1}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
 def test_report_error_bars_stay_within_zero_and_one():

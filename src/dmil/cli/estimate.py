@@ -16,8 +16,8 @@ estimate (PCA + k-means per modality) for continuous ones.
 
 ``--out`` is locked while the command runs (a second run into it fails at once), and
 results of an earlier run in it are replaced only with ``--overwrite`` (files of that run
-which this one does not write are removed, and ``SHA256SUMS`` lists exactly the files
-present). Everything is written into a temporary directory inside ``--out`` and moved
+which this one does not write are removed, and ``SHA256SUMS`` lists exactly the estimate
+files present). Everything is written into a temporary directory inside ``--out`` and moved
 into place only when every output exists, with Ctrl-C and SIGTERM held back during the
 moves, so bad input, a full disk or an interruption never leave partial results.
 Outputs: ``interactions.csv``, ``summary.json``, ``components.png`` and

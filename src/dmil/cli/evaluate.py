@@ -69,7 +69,7 @@ def check_out_file(path: str, *, overwrite: bool) -> None:
     from pathlib import Path
 
     from dmil.evaluation.outputs import RUN_FILES
-    from dmil.utils import read_checksums
+    from dmil.utils import CHECKSUM_FILE, LOCK_FILE, read_checksums
 
     out = Path(path)
     if out.is_dir():
@@ -77,7 +77,8 @@ def check_out_file(path: str, *, overwrite: bool) -> None:
     if not out.exists():
         return
     in_run = out.name in RUN_FILES and any(out.parent.glob("*.ckpt"))
-    if out.name in read_checksums(out.parent) or out.suffix == ".ckpt" or in_run:
+    own = out.name in (CHECKSUM_FILE, LOCK_FILE) or out.name in read_checksums(out.parent)
+    if own or out.suffix == ".ckpt" or in_run:
         raise FileExistsError(
             f"--out {out} is a file of a dmil run or output, which the metrics would replace; "
             "choose another --out, e.g. a new evaluation.json."

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 #: Help of every command's ``--data-dir`` (the fallback is
 #: :data:`dmil.data.registry.DEFAULT_DATA_DIR`, spelled out so the parser imports no torch).
-DATA_DIR_HELP = "data directory (default $DMIL_DATA_DIR, else ../shared/data)"
+DATA_DIR_HELP = (
+    "data directory (default $DMIL_DATA_DIR, else ../shared/data from the current directory)"
+)
 
 if TYPE_CHECKING:
     from dmil.spec import ExperimentSpec

@@ -177,9 +177,11 @@ def cache_labels(
 def _settings(measure: str, device: str, random_state: int) -> dict[str, Any]:
     """The estimator settings of a cache key (the device by kind: ``cuda:0`` and ``cuda``
     fit the same estimator)."""
+    from dmil.interactions.checks import check_device
+
     return {
         "measure": measure,
-        "device": torch.device(device).type,
+        "device": check_device(device).type,
         "random_state": int(random_state),
     }
 

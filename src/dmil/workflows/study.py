@@ -152,16 +152,20 @@ def _clock(seconds: float) -> str:
 
 
 # ---------------------------------------------------------------------- interactions
-def _interactions(splits: Any, *, source: str, seed: int, device: str) -> dict[str, Any]:
+def _interactions(
+    splits: Any, *, source: str, seed: int, device: str, cache_training: bool = True
+) -> dict[str, Any]:
     """Estimated (and true) interaction composition of the test split, and the labels
     the per-type breakdown uses.
 
-    The fitted estimator also labels the training split, and those labels are cached
-    (:func:`~dmil.evaluation.interactions.cache_labels`): DMIL's estimator-guided gate
-    trains on them, and would otherwise fit the same estimator again.
+    With ``cache_training`` the fitted estimator also labels the training split, and
+    those labels are cached (:func:`~dmil.evaluation.interactions.cache_labels`): DMIL's
+    estimator-guided gate trains on them, and would otherwise fit the same estimator
+    again. Only the library's own estimator is cached.
     """
     from dmil.evaluation.interactions import cache_labels
     from dmil.interactions import InteractionEstimator
+    from dmil.interactions import estimator as estimator_module
 
     test = splits.test
     truth = test.interaction_names() if test.has_truth else None
@@ -169,14 +173,15 @@ def _interactions(splits: Any, *, source: str, seed: int, device: str) -> dict[s
     estimator = InteractionEstimator(measure="ccs", device=device, random_state=seed)
     table = estimator.fit(splits.train, splits.val).transform(test)
     seconds = time.perf_counter() - t0
-    cache_labels(
-        [str(t) for t in estimator.transform(splits.train).dominant()],
-        splits.train,
-        train=splits.train,
-        val=splits.val,
-        device=device,
-        random_state=seed,
-    )
+    if cache_training and InteractionEstimator is estimator_module.InteractionEstimator:
+        cache_labels(
+            [str(t) for t in estimator.transform(splits.train).dominant()],
+            splits.train,
+            train=splits.train,
+            val=splits.val,
+            device=device,
+            random_state=seed,
+        )
     dominant = [str(t) for t in table.dominant()]
     if source == "none":
         labels, used = None, "none"
@@ -459,7 +464,13 @@ def run_study(
         _announce(progress, on_step, label)
         data = load_data(data_spec, data_dir=data_dir)
         splits = load_splits(data_spec, data=data)
-        inter = _interactions(splits, source=data_spec.interactions, seed=seed, device=device)
+        inter = _interactions(
+            splits,
+            source=data_spec.interactions,
+            seed=seed,
+            device=device,
+            cache_training=bool(gated),  # a gated DMIL may train its gate on them
+        )
         per_seed.append(inter)
         majority.append(_majority_share(splits.test))
         if card is None:

@@ -71,3 +71,8 @@ def test_the_study_caches_the_training_labels_the_guided_gate_asks_for(splits):
     assert used == "estimated" and (CACHE_STATS["fits"], CACHE_STATS["hits"]) == (fits, hits + 1)
     fresh, _ = interaction_labels(splits.train, cache=False, **kwargs)
     assert cached == fresh
+    # The test split's labels too, for `dmil evaluate` and `dmil explain` later.
+    hits = CACHE_STATS["hits"]
+    test_labels, _ = interaction_labels(splits.test, **kwargs)
+    assert CACHE_STATS["hits"] == hits + 1
+    assert test_labels == interaction_labels(splits.test, cache=False, **kwargs)[0]

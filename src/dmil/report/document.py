@@ -345,23 +345,29 @@ def _gate(results: Mapping[str, Any], figures: Sequence[str]) -> list[Block]:
                     if gate.get("constant_agreement") is not None
                     else "."
                 )
-                + _single_dominant(comps, gate["confusion"]),
+                + _single_dominant(gate.get("single_dominant") or []),
             )
         )
     return blocks
 
 
-def _single_dominant(components: Sequence[str], confusion: Sequence[Sequence[int]]) -> str:
-    """A sentence when one component dominates every test sample (the gate then does not
-    tell the samples apart), else ``""``."""
-    totals = [sum(row[k] for row in confusion) for k in range(len(components))]
-    used = [c for c, n in zip(components, totals, strict=True) if n]
-    if len(used) != 1:
+def _single_dominant(per_seed: Sequence[str | None]) -> str:
+    """A sentence for the seeds whose gate puts the largest weight on one component for
+    every test sample (it then does not tell the samples apart), else ``""``."""
+    hits = [(i, c) for i, c in enumerate(per_seed) if c is not None]
+    if not hits:
         return ""
+    if len(per_seed) == 1:
+        where = f"Here the largest weight is on {hits[0][1]} for every test sample"
+    else:
+        listed = ", ".join(f"{c} in run {i + 1}" for i, c in hits)
+        where = (
+            f"In {len(hits)} of the {len(per_seed)} runs (one per seed, in seed order) the "
+            f"largest weight is on one component for every test sample ({listed})"
+        )
     return (
-        f" Here the largest weight is on {used[0]} for every test sample, so the dominant "
-        "component does not tell the samples apart; the mean weights above show how much "
-        "the gate still varies."
+        f" {where}, so there the dominant component does not tell the samples apart; the "
+        "mean weights above show how much the gate still varies."
     )
 
 
@@ -426,7 +432,8 @@ def build_blocks(
     intro = (
         f"Made {results['created_utc']} in {total} s: the per-sample interaction "
         f"composition of `{results['dataset']['name']}`, then {', '.join(results['methods'])} "
-        "trained with one shared spec and evaluated overall and per interaction type"
+        + ("trained with one shared spec" if len(results["methods"]) > 1 else "trained")
+        + " and evaluated overall and per interaction type"
         + (
             f", and {gate['method']}'s per-sample gate compared with the interaction types."
             if gate

@@ -80,6 +80,16 @@ def seed_everything(seed: int) -> None:
     os.environ["PL_GLOBAL_SEED"] = str(int(seed))
 
 
+def _one_log_handler() -> None:
+    """Lightning gives its ``lightning`` logger a handler of its own and lets records
+    propagate too; where the application has configured logging (a root handler, as the
+    command line does) that prints each of its messages twice, so its own handler goes."""
+    lightning = logging.getLogger("lightning")
+    if logging.getLogger().hasHandlers() and lightning.propagate:
+        for handler in list(lightning.handlers):
+            lightning.removeHandler(handler)
+
+
 def build_fabric(config: TrainConfig, *, launch: bool = True) -> Fabric:
     """Build (and by default launch) the Fabric object described by ``config``.
 
@@ -92,8 +102,8 @@ def build_fabric(config: TrainConfig, *, launch: bool = True) -> Fabric:
         Call :meth:`Fabric.launch`. With ``strategy="ddp"`` and ``devices > 1`` this
         starts the other processes by re-running the current command line; every
         process then continues from here with its own rank. Processes other than rank
-        zero log only warnings and errors of ``dmil``'s loggers, so each message appears
-        once.
+        zero log only warnings and errors of ``dmil``'s and Lightning's loggers, so each
+        message appears once.
 
     Returns
     -------
@@ -115,11 +125,13 @@ def build_fabric(config: TrainConfig, *, launch: bool = True) -> Fabric:
         strategy=config.strategy,
         precision=config.precision,
     )
+    _one_log_handler()
     if launch:
         fabric.launch()
         if fabric.global_rank != 0:
-            package = logging.getLogger("dmil")
-            package.setLevel(max(package.getEffectiveLevel(), logging.WARNING))
+            for name in ("dmil", "lightning"):
+                package = logging.getLogger(name)
+                package.setLevel(max(package.getEffectiveLevel(), logging.WARNING))
     logger.debug(
         "fabric: accelerator=%s devices=%d strategy=%s precision=%s rank=%d/%d",
         config.accelerator,

@@ -158,10 +158,11 @@ def _interactions(
     """Estimated (and true) interaction composition of the test split, and the labels
     the per-type breakdown uses.
 
-    With ``cache_training`` the fitted estimator also labels the training split, and
-    those labels are cached (:func:`~dmil.evaluation.interactions.cache_labels`): DMIL's
-    estimator-guided gate trains on them, and would otherwise fit the same estimator
-    again. Only the library's own estimator is cached.
+    The test labels are cached (:func:`~dmil.evaluation.interactions.cache_labels`) for
+    ``dmil evaluate`` and ``dmil explain`` on the run's checkpoints; with
+    ``cache_training`` the fitted estimator also labels the training split, which DMIL's
+    estimator-guided gate trains on and would otherwise fit the same estimator again for.
+    Only the library's own estimator is cached.
     """
     from dmil.evaluation.interactions import cache_labels
     from dmil.interactions import InteractionEstimator
@@ -173,16 +174,18 @@ def _interactions(
     estimator = InteractionEstimator(measure="ccs", device=device, random_state=seed)
     table = estimator.fit(splits.train, splits.val).transform(test)
     seconds = time.perf_counter() - t0
-    if cache_training and InteractionEstimator is estimator_module.InteractionEstimator:
-        cache_labels(
-            [str(t) for t in estimator.transform(splits.train).dominant()],
-            splits.train,
-            train=splits.train,
-            val=splits.val,
-            device=device,
-            random_state=seed,
-        )
     dominant = [str(t) for t in table.dominant()]
+    if InteractionEstimator is estimator_module.InteractionEstimator:
+        # `dmil evaluate` / `dmil explain` on the run's checkpoints read the test labels.
+        cached = [(test, dominant)]
+        if cache_training:
+            cached.append(
+                (splits.train, [str(t) for t in estimator.transform(splits.train).dominant()])
+            )
+        for part, labels in cached:
+            cache_labels(
+                labels, part, train=splits.train, val=splits.val, device=device, random_state=seed
+            )
     if source == "none":
         labels, used = None, "none"
     elif source == "true" or (source == "auto" and truth is not None):
@@ -277,6 +280,13 @@ def gate_summary(explanation: Any) -> dict[str, Any]:
     }
 
 
+def _single_dominant(components: Sequence[str], confusion: Sequence[Sequence[int]]) -> str | None:
+    """The component that dominates every sample of a confusion ``[type][component]``, or
+    ``None`` when several do."""
+    used = [c for k, c in enumerate(components) if any(row[k] for row in confusion)]
+    return used[0] if len(used) == 1 else None
+
+
 def _merge_gates(gates: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Mean gate weights per type weighted by counts, confusions summed, over seeds."""
     gates = [g for g in gates if g is not None]
@@ -297,6 +307,8 @@ def _merge_gates(gates: list[dict[str, Any]]) -> dict[str, Any] | None:
     agreement = [g["agreement"] for g in gates]
     constant = [g.get("constant_agreement") for g in gates]
     return {
+        # Per seed, the component that is largest for every test sample (None: several).
+        "single_dominant": [_single_dominant(comps, g["confusion"]) for g in gates],
         "components": comps,
         "types": types,
         "mean_gate": mean.tolist(),

@@ -135,6 +135,17 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 _OS_LITTER: frozenset[str] = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 
 
+def _pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (one of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @dataclass(frozen=True)
 class OutputLayout:
     """What a command writes into its ``--out``, so that replacing an earlier output never
@@ -281,17 +292,6 @@ class OutputLayout:
 
 
 # ---------------------------------------------------------------------- digests
-def _pid_alive(pid: int) -> bool:
-    """Whether a process ``pid`` exists (one of another user counts)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def file_sha256(path: str | os.PathLike[str]) -> str:
     """The SHA-256 of a file's bytes, as 64 hexadecimal digits."""
     digest = hashlib.sha256()
@@ -407,24 +407,6 @@ def verify_sha256(path: str | os.PathLike[str]) -> bool:
 
 
 # ------------------------------------------------------------------ disk space
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON types: NumPy scalars to Python numbers, NaN/Inf to ``None``, tuples to
-    lists, paths to strings."""
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [to_jsonable(v) for v in value.tolist()]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(float(value)) else None
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 def format_bytes(n: float) -> str:
     """``1536`` -> ``'1.5 KiB'``."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
@@ -714,6 +696,25 @@ def signals_deferred(signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM)) -
             signal.signal(s, h)
         for s in dict.fromkeys(pending):
             signal.raise_signal(s)
+
+
+# ------------------------------------------------------------------- JSON
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON types: NumPy scalars to Python numbers, NaN/Inf to ``None``, tuples to
+    lists, paths to strings."""
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [to_jsonable(v) for v in value.tolist()]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(float(value)) else None
+    if isinstance(value, Path):
+        return str(value)
+    return value
 
 
 # ------------------------------------------------------------------- names

@@ -330,7 +330,7 @@ def test_report_lists_every_type_and_says_how_the_split_was_made():
 
 
 def test_report_says_when_one_component_dominates_and_what_own_compares_against():
-    from dmil.report.document import _own_unimodal, _single_dominant
+    from dmil.report.document import _own_unimodal, _single_dominant_text
     from dmil.workflows.study import _merge_gates, mean_std
 
     # confusion[type][component]: seed 1 puts every sample on U2, seed 2 does not.
@@ -338,9 +338,9 @@ def test_report_says_when_one_component_dominates_and_what_own_compares_against(
     one = {**gate, "mean_gate": [[0.4, 0.6]] * 2, "confusion": [[0, 3], [0, 5]], "agreement": 0.6}
     two = {**one, "confusion": [[1, 2], [0, 5]]}
     assert _merge_gates([one, two])["single_dominant"] == ["U2", None]
-    assert "(U2 in run 1)" in _single_dominant(["U2", None])
-    assert "on U2 for every test sample" in _single_dominant(["U2"])
-    assert _single_dominant([None, None]) == ""
+    assert "(U2 in run 1)" in _single_dominant_text(["U2", None])
+    assert "on U2 for every test sample" in _single_dominant_text(["U2"])
+    assert _single_dominant_text([None, None]) == ""
     results = {
         "methods": ["joint", "dmil"],
         "dataset": {"modalities": [{"name": "a"}, {"name": "b"}]},

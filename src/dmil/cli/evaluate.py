@@ -7,7 +7,7 @@ import argparse
 from dmil.cli.spec_flags import DATA_DIR_HELP
 from dmil.spec import INTERACTION_SOURCES
 
-__all__ = ["add_parser", "check_out_file", "run"]
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -61,7 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def check_out_file(path: str, *, overwrite: bool) -> None:
+def _check_out_file(path: str, *, overwrite: bool) -> None:
     """Refuse an ``--out`` that would replace something: a directory, a file a dmil
     command wrote (listed in its directory's ``SHA256SUMS``, a checkpoint, or a run file
     such as ``metrics.json`` beside a checkpoint), or any existing file without
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     if args.device not in ACCELERATORS:
         raise ValueError(f"--device: expected one of {list(ACCELERATORS)}, found {args.device!r}.")
     if args.out is not None:
-        check_out_file(args.out, overwrite=args.overwrite)
+        _check_out_file(args.out, overwrite=args.overwrite)
     metrics = evaluate_checkpoint(
         args.checkpoint,
         dataset=args.dataset,

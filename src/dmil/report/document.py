@@ -345,13 +345,13 @@ def _gate(results: Mapping[str, Any], figures: Sequence[str]) -> list[Block]:
                     if gate.get("constant_agreement") is not None
                     else "."
                 )
-                + _single_dominant(gate.get("single_dominant") or []),
+                + _single_dominant_text(gate.get("single_dominant") or []),
             )
         )
     return blocks
 
 
-def _single_dominant(per_seed: Sequence[str | None]) -> str:
+def _single_dominant_text(per_seed: Sequence[str | None]) -> str:
     """A sentence for the seeds whose gate puts the largest weight on one component for
     every test sample (it then does not tell the samples apart), else ``""``."""
     hits = [(i, c) for i, c in enumerate(per_seed) if c is not None]

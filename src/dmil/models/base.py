@@ -5,7 +5,10 @@ A model takes a list of modality tensors ``[(B, ...), ...]`` and returns a
 :meth:`MultimodalModel.loss` (or, in a stage that weights loss terms,
 :meth:`MultimodalModel.loss_terms`) and :meth:`MultimodalModel.on_after_backward`, so
 paradigms (ensemble, joint, ...) and DMIL plug into the same loop, and losses,
-metrics and explanations never re-run the forward pass.
+metrics and explanations never re-run the forward pass. A model whose class sets
+``supports_terms = True`` also takes ``forward(inputs, terms=...)``: in a training step
+of a stage that weights loss terms the engine passes their names, and the model may skip
+whatever those terms do not depend on.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ class ModelOutput:
 
     Attributes
     ----------
-    logits : Tensor, shape (B, C)
+    logits : Tensor, shape (B, C), or None
         The model's multimodal prediction (logits or log-probabilities; argmax predicts).
+        ``None`` only from a training forward that was asked for loss terms which do not
+        need it (models with ``supports_terms``, e.g. DMIL's first stage).
     modality_logits : tuple of Tensor (B, C), optional
         One unimodal prediction per modality, where the model has one (used for
         per-modality accuracy and the synergy indicator).
@@ -41,7 +46,7 @@ class ModelOutput:
         cross-entropies, and a training stage weights them by name.
     """
 
-    logits: torch.Tensor
+    logits: torch.Tensor | None
     modality_logits: tuple[torch.Tensor, ...] | None = None
     component_logits: dict[str, torch.Tensor] | None = None
     gate: torch.Tensor | None = None

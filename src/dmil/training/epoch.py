@@ -211,6 +211,16 @@ class StageRun:
     data: StageData
 
 
+def forward_options(model: MultimodalModel, stage: StageSpec, *, embedded: bool) -> dict:
+    """Keyword arguments of a training step's forward: ``embedded`` on cached encoder
+    outputs, and the stage's weighted loss terms for models that skip the rest
+    (``supports_terms``)."""
+    options: dict[str, Any] = {"embedded": True} if embedded else {}
+    if stage.loss_weights is not None and getattr(model, "supports_terms", False):
+        options["terms"] = frozenset(n for n, w in stage.loss_weights.items() if w != 0)
+    return options
+
+
 def train_epoch(
     fabric: Fabric, current: StageRun, *, raw_model: MultimodalModel, bar: Any
 ) -> tuple[float, int, float]:
@@ -240,7 +250,7 @@ def train_epoch(
     data, stage, config, direct = current.data, current.stage, current.config, current.direct
     fmodel, foptimizer = current.fmodel, current.foptimizer
     current.plan.set_modes(raw_model, training=True)
-    kwargs = {"embedded": True} if data.embedded else {}
+    kwargs = forward_options(raw_model, stage, embedded=data.embedded)
     n_extra = len(data.target_names)
     forward = raw_model if direct else fmodel
     optimizer = foptimizer.optimizer if direct else foptimizer

@@ -30,6 +30,7 @@ no KL terms), ``dmil-id`` (the intra-modality part only: components ``M1..MM`` a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, ClassVar
 
@@ -105,6 +106,19 @@ _CONV_ENCODERS = frozenset({"cnn", "resnet18", "transformer"})
 _GATE_INPUTS = ("sample", "mean")
 _GATE_OVER = ("logits", "probs")
 _SYNERGY_INPUTS = ("both", "remainder")
+#: The consistency decomposition's own loss terms.
+_CD_TERMS = frozenset({"kl_cd", "align", "rec_cd"})
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """What one forward pass computes (see :meth:`DMIL.forward`'s ``terms``)."""
+
+    prediction: bool  # the gate and the gated prediction
+    every_component: bool  # every component and its head
+    synergy: bool  # S (with its head, when not every component is computed)
+    consistency: bool  # R, U_m and their loss terms
+    modality_heads: bool  # the heads on M_m
 
 
 def component_type(component: str, types: Sequence[str]) -> str | None:
@@ -131,6 +145,15 @@ def _stacked_cross_entropy(logits: Sequence[torch.Tensor], target: torch.Tensor)
         stacked.reshape(-1, stacked.shape[2]), target.repeat(k), reduction="none"
     )
     return per_sample.view(k, -1).mean(1)
+
+
+def _named(
+    names: Sequence[str], stacked: torch.Tensor | None
+) -> dict[str, torch.Tensor] | None:
+    """``{name: stacked[k]}`` for per-component logits ``(K, B, C)``; ``None`` for none."""
+    if stacked is None:
+        return None
+    return dict(zip(names, stacked.unbind(0), strict=True))
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -196,6 +219,10 @@ class DMIL(Paradigm):
     supports_embedded: ClassVar[bool] = True
     #: Every loss term name the model can produce.
     loss_term_names: ClassVar[tuple[str, ...]] = LOSS_TERMS
+    #: ``forward(..., terms=...)`` computes only what the named loss terms need; the
+    #: engine passes a stage's weighted terms in training steps (stage 1 of the shipped
+    #: presets needs neither the consistency part nor the gate).
+    supports_terms: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -406,7 +433,27 @@ class DMIL(Paradigm):
         parts += [s.unsqueeze(0)] if s is not None else []
         return torch.cat(parts, dim=0) if len(parts) > 1 else per_modality
 
-    def forward(self, inputs: list[torch.Tensor], *, embedded: bool = False) -> ModelOutput:
+    def _parts(self, terms: frozenset[str] | None) -> _Parts:
+        """What a forward pass must compute to give ``terms`` (``None``: everything)."""
+        if terms is None:
+            return _Parts(True, True, self.has_syn, self.has_cd, True)
+        prediction = bool(terms & {"ce", "gate_guide"})
+        every_component = prediction or "ce_components" in terms
+        return _Parts(
+            prediction=prediction,
+            every_component=every_component,
+            synergy=self.has_syn and (every_component or "ce_synergy" in terms),
+            consistency=self.has_cd and (every_component or bool(terms & _CD_TERMS)),
+            modality_heads="ce_modality" in terms,
+        )
+
+    def forward(
+        self,
+        inputs: list[torch.Tensor],
+        *,
+        embedded: bool = False,
+        terms: frozenset[str] | None = None,
+    ) -> ModelOutput:
         """Run the model.
 
         Parameters
@@ -417,6 +464,10 @@ class DMIL(Paradigm):
         embedded : bool
             ``inputs`` are encoder outputs (the engine caches them while encoders are
             frozen).
+        terms : frozenset of str, optional
+            The loss terms the caller will use (a training stage's weighted terms); only
+            the parts they depend on are computed (see :attr:`supports_terms`). ``None``
+            computes everything.
 
         Returns
         -------
@@ -424,8 +475,13 @@ class DMIL(Paradigm):
             ``logits`` (B, C) the gated prediction; ``modality_logits`` the heads on
             ``M_m``; ``component_logits`` per component; ``gate`` (B, K) in
             :attr:`component_names` order; ``loss_terms`` the unweighted KL and
-            reconstruction terms.
+            reconstruction terms. With ``terms``, the parts those terms do not need are
+            left out: ``logits`` and ``gate`` are ``None`` without ``ce`` or
+            ``gate_guide``, ``modality_logits`` without ``ce_modality``, and
+            ``component_logits`` holds only ``S`` when ``ce_synergy`` is the only
+            component term.
         """
+        parts = self._parts(terms)
         if embedded:
             self.check_inputs(inputs)
             embeddings = list(inputs)
@@ -434,19 +490,32 @@ class DMIL(Paradigm):
         z = torch.stack(
             [p(e) for p, e in zip(self.intra["proj"], embeddings, strict=True)]
         )  # (M, B, d)
-        m_mean, m_value, joint, terms = self._intra(z)
-        modality_logits = tuple(self.intra["heads"](m_value).unbind(0))  # M x (B, C)
-        r, u, u_mean, cd_terms = self._consistency(m_mean)
-        terms.update(cd_terms)
-        s = self._synergy(joint)
-        codes = self._stack_codes(
-            r.value if r is not None else None, u if u is not None else m_value, s
-        )  # (K, B, d)
-        # One batched product for every component head (the heads stay separate modules).
-        heads = list(self.heads.values())
-        weight = torch.stack([h.weight for h in heads]).transpose(1, 2)  # (K, d, C)
-        bias = torch.stack([h.bias for h in heads]).unsqueeze(1)  # (K, 1, C)
-        per_component = torch.baddbmm(bias, codes, weight)  # (K, B, C)
+        m_mean, m_value, joint, terms_out = self._intra(z)
+        modality_logits = (
+            tuple(self.intra["heads"](m_value).unbind(0)) if parts.modality_heads else None
+        )
+        r = u = u_mean = None
+        if parts.consistency:
+            r, u, u_mean, cd_terms = self._consistency(m_mean)
+            terms_out.update(cd_terms)
+        s = self._synergy(joint) if parts.synergy else None
+        codes: torch.Tensor | None = None
+        names: tuple[str, ...] = ()
+        if parts.every_component:
+            codes = self._stack_codes(
+                r.value if r is not None else None, u if u is not None else m_value, s
+            )  # (K, B, d)
+            names = self.component_names
+        elif s is not None:  # the synergy head alone
+            codes, names = s.unsqueeze(0), ("S",)
+        per_component = self._head_logits(codes, names) if codes is not None else None
+        if per_component is None or not parts.prediction:
+            return ModelOutput(
+                logits=None,
+                modality_logits=modality_logits,
+                component_logits=_named(names, per_component),
+                loss_terms=terms_out,
+            )
         batch = codes.shape[1]
         if self.has_gate:
             if self.gate_input == "sample":
@@ -469,10 +538,21 @@ class DMIL(Paradigm):
         return ModelOutput(
             logits=logits,
             modality_logits=modality_logits,
-            component_logits=dict(zip(self.component_names, per_component.unbind(0), strict=True)),
+            # Split only after the gate has used the stacked logits: the order in which
+            # the backward sums their gradients follows it, and a fixed order keeps runs
+            # reproducible bit for bit.
+            component_logits=_named(names, per_component),
             gate=gate,
-            loss_terms=terms,
+            loss_terms=terms_out,
         )
+
+    def _head_logits(self, codes: torch.Tensor, names: Sequence[str]) -> torch.Tensor:
+        """The named component heads on their codes ``(K, B, d)`` in one batched
+        product (the heads stay separate modules), ``(K, B, C)``."""
+        heads = [self.heads[name] for name in names]
+        weight = torch.stack([h.weight for h in heads]).transpose(1, 2)  # (K, d, C)
+        bias = torch.stack([h.bias for h in heads]).unsqueeze(1)  # (K, 1, C)
+        return torch.baddbmm(bias, codes, weight)
 
     # ------------------------------------------------------------------ gate guidance
     @property
@@ -504,9 +584,12 @@ class DMIL(Paradigm):
     def loss_terms(
         self, output: ModelOutput, target: torch.Tensor, **sample_targets: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        """Every term of :data:`LOSS_TERMS` this variant produces, unweighted (the gate
+        """Every term of :data:`LOSS_TERMS` this variant produces and ``output`` holds the
+        parts for (a forward given ``terms`` leaves out the rest), unweighted (the gate
         guidance already carries its ``gate_guidance`` weight)."""
-        terms = {"ce": F.cross_entropy(output.logits, target)}
+        terms = {}
+        if output.logits is not None:
+            terms["ce"] = F.cross_entropy(output.logits, target)
         gate_target = sample_targets.get("gate_target")
         if gate_target is not None and self.gate_guidance > 0 and output.gate is not None:
             log_gate = output.gate.clamp_min(1e-8).log()
@@ -515,7 +598,8 @@ class DMIL(Paradigm):
             terms["ce_modality"] = _stacked_cross_entropy(output.modality_logits, target).sum()
         if output.component_logits:
             per_component = _stacked_cross_entropy(tuple(output.component_logits.values()), target)
-            terms["ce_components"] = per_component.sum()
+            if len(output.component_logits) == len(self.component_names):
+                terms["ce_components"] = per_component.sum()
             if "S" in output.component_logits:
                 terms["ce_synergy"] = per_component[list(output.component_logits).index("S")]
         terms.update(output.loss_terms)

@@ -511,3 +511,13 @@ def test_stage_monitors_and_loss_weights_are_checked_before_training(mixed_split
     with pytest.raises(ValueError, match=r"names no component of .*none"):
         fit(joint, mixed_splits.train, mixed_splits.val, config=config)
     assert steps["n"] == 0
+
+
+def test_which_methods_have_a_learned_gate_follows_the_variants():
+    from dmil.models import has_learned_gate
+
+    assert [has_learned_gate(m) for m in VARIANT_METHODS] == [True, True, True, True, False]
+    assert not has_learned_gate("joint") and not has_learned_gate("ensemble")
+    for method in VARIANT_METHODS:
+        model = build_model(method, input_shapes=[(4,), (5,)], n_classes=2, embed_dim=8)
+        assert model.has_gate == has_learned_gate(method)

@@ -71,11 +71,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def raw_module(model: object) -> object:
-    """The plain module behind a Fabric wrapper."""
-    return getattr(model, "module", model)
-
-
 #: What ``dmil explain`` writes into its ``--out``.
 EXPLAIN_LAYOUT = OutputLayout(
     command="dmil explain",
@@ -96,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from dmil.evaluation.interactions import interaction_labels
     from dmil.evaluation.outputs import write_json
     from dmil.evaluation.predict import predict
+    from dmil.models import has_learned_gate
     from dmil.report.gate_plots import plot_gate_by_type, plot_gate_confusion
     from dmil.training.config import ACCELERATORS
     from dmil.training.fabric import configure_threads
@@ -119,8 +115,8 @@ def run(args: argparse.Namespace) -> int:
         batch_size=restored.config.eval_batch_size,
         fabric=restored.fabric,
     )
-    if preds.gate is None or not getattr(raw_module(restored.model), "has_gate", True):
-        method = restored.content["model_config"].get("method")
+    method = restored.content["model_config"].get("method")
+    if preds.gate is None or not (method and has_learned_gate(method)):
         raise ValueError(
             f"the model in {args.checkpoint} ({method}) has no learned gate; `dmil explain` "
             "needs a gated model such as dmil, dmil-fc, dmil-id or dmil-cd (dmil-mean "

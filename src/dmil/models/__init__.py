@@ -5,7 +5,13 @@ from __future__ import annotations
 from dmil.models.base import ModelOutput, MultimodalModel
 from dmil.models.dmil import DMIL
 from dmil.models.encoders import available_encoders, create_encoder, register_encoder
-from dmil.models.paradigms import available_methods, build_model, default_stages, register_method
+from dmil.models.paradigms import (
+    available_methods,
+    build_model,
+    default_stages,
+    has_learned_gate,
+    register_method,
+)
 
 __all__ = [
     "DMIL",
@@ -16,6 +22,7 @@ __all__ = [
     "build_model",
     "create_encoder",
     "default_stages",
+    "has_learned_gate",
     "register_encoder",
     "register_method",
 ]

@@ -74,17 +74,20 @@ def _finished(path: Path, digest: str) -> dict[str, Any] | None:
     return cell
 
 
-def _gate(result: Any) -> dict[str, Any] | None:
+def _gate(method: str, result: Any) -> dict[str, Any] | None:
     """The gate against the test samples' interaction types (agreement, confusion, mean
-    weight per type), for a model that predicts with a learned gate; else ``None``
-    (no gate, a constant one, or no interaction labels)."""
+    weight per type), for a method that predicts with a learned gate
+    (``has_learned_gate``); else ``None`` (no learned gate, or no interaction labels)."""
     from dmil.evaluation.explain import explain
+    from dmil.models import has_learned_gate
 
     predictions = result.predictions
-    if predictions.gate is None or not predictions.component_names or not result.interactions:
-        return None
-    gate = predictions.gate
-    if float(gate.max() - gate.min()) == 0.0:  # a fixed uniform average (dmil-mean)
+    if (
+        not has_learned_gate(method)
+        or predictions.gate is None
+        or not predictions.component_names
+        or not result.interactions
+    ):
         return None
     return explain(predictions, result.interactions).to_dict()
 
@@ -190,7 +193,7 @@ def run_bench(
                     specs[method], data=data, data_dir=data_dir, test_interactions=labels
                 )
                 cell = _cell(entry, method, seed, result.metrics, time.perf_counter() - t0)
-                cell["gate"] = _gate(result)
+                cell["gate"] = _gate(method, result)
                 cell["spec_digest"] = _digest(specs[method])
                 _write_cell(_cell_path(out, entry, method, seed), cell)
                 write_outputs(out, entries, methods)

@@ -443,6 +443,7 @@ def run_study(
         load_splits,
         resolve_data_spec,
     )
+    from dmil.models import has_learned_gate
 
     work = Path(work_dir)
     epochs = plan.spec.train.epochs
@@ -466,7 +467,7 @@ def run_study(
     majority: list[float] = []
     # The report explains one gate: dmil's, else the first gated ablation's (dmil-mean
     # averages its components and has none).
-    gated = [m for m in plan.methods if m.startswith("dmil") and m != "dmil-mean"]
+    gated = [m for m in plan.methods if has_learned_gate(m)]
     gate_method = "dmil" if "dmil" in gated else next(iter(gated), None)
     gate_note = "no method with a gate (dmil) was trained"
     effective: dict[str, Any] = {}

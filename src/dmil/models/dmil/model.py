@@ -147,9 +147,7 @@ def _stacked_cross_entropy(logits: Sequence[torch.Tensor], target: torch.Tensor)
     return per_sample.view(k, -1).mean(1)
 
 
-def _named(
-    names: Sequence[str], stacked: torch.Tensor | None
-) -> dict[str, torch.Tensor] | None:
+def _named(names: Sequence[str], stacked: torch.Tensor | None) -> dict[str, torch.Tensor] | None:
     """``{name: stacked[k]}`` for per-component logits ``(K, B, C)``; ``None`` for none."""
     if stacked is None:
         return None
@@ -215,6 +213,9 @@ class DMIL(Paradigm):
 
     #: The ablation this class implements (see :data:`VARIANTS`).
     variant: ClassVar[str] = "full"
+    #: Whether the prediction is a learned per-sample gate over the components (set
+    #: from :data:`VARIANTS` for every subclass; see ``has_learned_gate``).
+    learned_gate: ClassVar[bool] = VARIANTS["full"][4]
     #: The engine may feed encoder outputs instead of inputs (``forward(..., embedded=True)``).
     supports_embedded: ClassVar[bool] = True
     #: Every loss term name the model can produce.
@@ -223,6 +224,10 @@ class DMIL(Paradigm):
     #: engine passes a stage's weighted terms in training steps (stage 1 of the shipped
     #: presets needs neither the consistency part nor the gate).
     supports_terms: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.learned_gate = VARIANTS[cls.variant][4]
 
     def __init__(
         self,

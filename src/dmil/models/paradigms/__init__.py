@@ -14,6 +14,7 @@ from dmil.models.paradigms.registry import (
     available_methods,
     build_model,
     default_stages,
+    has_learned_gate,
     register_method,
 )
 
@@ -30,6 +31,7 @@ __all__ = [
     "build_model",
     "default_stages",
     "fusion_head",
+    "has_learned_gate",
     "linear_blocks",
     "ogm_coefficients",
     "register_method",

@@ -76,6 +76,14 @@ def _method_class(method: str) -> type[Paradigm]:
     return _METHODS[key]
 
 
+def has_learned_gate(method: str) -> bool:
+    """Whether a method predicts through a learned per-sample gate over components (its
+    class sets ``learned_gate``): ``dmil``, ``dmil-fc``, ``dmil-id`` and ``dmil-cd``, not
+    ``dmil-mean`` (a uniform average) or the one-gate-free paradigms. What ``dmil
+    explain``, the report and the benchmark explain."""
+    return bool(getattr(_method_class(method), "learned_gate", False))
+
+
 def default_stages(method: str, encoder: EncoderSpec | Sequence[EncoderSpec] = "mlp") -> Any:
     """The stages a method trains with by default, or ``None`` for one-stage methods.
 

@@ -113,31 +113,62 @@ class StudyPlan:
 class Progress:
     """Step-by-step progress on a stream: what runs, how far, about how long is left.
 
-    Each step has a weight (its expected share of the work); the time left is the
-    elapsed time per unit of finished weight times the weight still to do. The lines go
-    to ``stream`` directly, not through logging, so that like a progress bar they show at
+    Each step has a weight (its expected share of the work) and a kind (``kinds``, e.g.
+    the method it trains; by default every step its own kind). A step of a kind that has
+    finished before is expected to take as long as that kind took on average (after the
+    first seed of ``dmil run`` every step is of a measured kind); any other step takes
+    the elapsed time per unit of finished weight times its weight. The lines go to
+    ``stream`` directly, not through logging, so that like a progress bar they show at
     every logging level (``stream=None`` silences them).
     """
 
     weights: list[float]
+    kinds: list[str] | None = None
     stream: TextIO | None = field(default_factory=lambda: sys.stderr)
+    clock: Callable[[], float] = time.perf_counter
     _done: float = 0.0
     _step: int = 0
-    _start: float = field(default_factory=time.perf_counter)
+    _start: float | None = None
+    _step_start: float = 0.0
+    _seconds: dict[str, list[float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kinds is not None and len(self.kinds) != len(self.weights):
+            raise ValueError(
+                f"progress: {len(self.weights)} step weights but {len(self.kinds)} kinds."
+            )
+        if self._start is None:
+            self._start = self.clock()
+
+    def _kind(self, step: int) -> str:
+        return str(step) if self.kinds is None else self.kinds[step]
+
+    def left(self) -> float | None:
+        """Expected seconds until the last step ends, from the current one on (``None``
+        before any step has finished)."""
+        if self._done <= 0:
+            return None
+        rate = (self._step_start - self._start) / self._done
+        rest = 0.0
+        for step in range(self._step, len(self.weights)):
+            taken = self._seconds.get(self._kind(step))
+            rest += sum(taken) / len(taken) if taken else rate * self.weights[step]
+        return rest
 
     def begin(self, label: str) -> None:
         """Announce the next step."""
-        elapsed = time.perf_counter() - self._start
-        left = ""
-        if self._done > 0:
-            rest = sum(self.weights[self._step :])
-            left = f", about {_clock(elapsed / self._done * rest)} left"
+        self._step_start = self.clock()
+        left = self.left()
+        left_text = "" if left is None else f", about {_clock(left)} left"
         self._say(
-            f"[{self._step + 1}/{len(self.weights)}] {label} (elapsed {_clock(elapsed)}{left})"
+            f"[{self._step + 1}/{len(self.weights)}] {label} "
+            f"(elapsed {_clock(self._step_start - self._start)}{left_text})"
         )
 
     def end(self) -> None:
         """Mark the current step finished."""
+        taken = self.clock() - self._step_start
+        self._seconds.setdefault(self._kind(self._step), []).append(taken)
         self._done += self.weights[self._step]
         self._step += 1
 
@@ -452,7 +483,8 @@ def run_study(
         weights = [
             w for _ in plan.seeds for w in [max(epochs / 4, 1.0)] + [epochs] * len(plan.methods)
         ]
-        progress = Progress(weights)
+        kinds = [k for _ in plan.seeds for k in ["interactions", *plan.methods]]
+        progress = Progress(weights, kinds)
     if len(progress.weights) != n_steps:
         raise ValueError(
             f"progress: expected {n_steps} step weights, found {len(progress.weights)}."

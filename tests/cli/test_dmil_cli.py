@@ -120,10 +120,12 @@ def test_dmil_explain_agrees_with_predictions_csv(tmp_path, capsys):
     assert set(EXPLAIN_LAYOUT.entries) == written
 
 
-def test_dmil_explain_refuses_a_model_without_gate(tmp_path, capsys):
+@pytest.mark.parametrize("method", ["joint", "dmil-mean"])
+def test_dmil_explain_refuses_a_model_without_gate(tmp_path, capsys, method):
     run = tmp_path / "run"
     args = ["--dataset", "synthetic-mixed", "--data-option", "n_samples=300"]
-    code = main(["train", *args, "--method", "joint", "--epochs", "2", "--out", str(run)] + FAST)
+    epochs = "3" if method.startswith("dmil") else "2"
+    code = main(["train", *args, "--method", method, "--epochs", epochs, "--out", str(run)] + FAST)
     assert code == 0
     assert main(["explain", "--checkpoint", str(run), "--out", str(tmp_path / "e")]) == 2
     err = capsys.readouterr().err

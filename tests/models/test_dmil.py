@@ -521,3 +521,33 @@ def test_which_methods_have_a_learned_gate_follows_the_variants():
     for method in VARIANT_METHODS:
         model = build_model(method, input_shapes=[(4,), (5,)], n_classes=2, embed_dim=8)
         assert model.has_gate == has_learned_gate(method)
+
+
+def test_learned_gate_of_subclasses_and_user_paradigms():
+    from dmil.models import has_learned_gate
+    from dmil.models.dmil import DMIL
+    from dmil.models.paradigms import Paradigm, register_method
+
+    class MeanLike(DMIL):
+        variant = "mean"
+
+    class OwnChoice(DMIL):
+        learned_gate = False
+
+    assert MeanLike.learned_gate is False and OwnChoice.learned_gate is False
+    with pytest.raises(ValueError, match="variant: expected one of"):
+
+        class Unknown(DMIL):  # noqa: F841
+            variant = "mine"
+
+    from dmil.models.paradigms.registry import _METHODS
+
+    @register_method("test-gated-paradigm")
+    class Gated(Paradigm):
+        learned_gate = True
+
+    try:
+        assert has_learned_gate("test-gated-paradigm")
+    finally:
+        del _METHODS["test-gated-paradigm"]  # keep the registry as the other tests see it
+    assert has_learned_gate("DMIL_FC") and not has_learned_gate("dmil_mean")

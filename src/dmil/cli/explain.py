@@ -116,11 +116,12 @@ def run(args: argparse.Namespace) -> int:
         fabric=restored.fabric,
     )
     method = restored.content["model_config"].get("method")
-    if preds.gate is None or not (method and has_learned_gate(method)):
+    if preds.gate is None or not has_learned_gate(method):
         raise ValueError(
             f"the model in {args.checkpoint} ({method}) has no learned gate; `dmil explain` "
             "needs a gated model such as dmil, dmil-fc, dmil-id or dmil-cd (dmil-mean "
-            "averages its components uniformly)."
+            "averages its components uniformly; a user paradigm with a gate sets "
+            "learned_gate = True on its class)."
         )
     source = args.interactions or restored.data_spec.interactions
     if source == "none":

@@ -113,24 +113,25 @@ class StudyPlan:
 class Progress:
     """Step-by-step progress on a stream: what runs, how far, about how long is left.
 
-    Each step has a weight (its expected share of the work) and a kind (``kinds``, e.g.
-    the method it trains; by default every step its own kind). A step of a kind that has
-    finished before is expected to take as long as that kind took on average (after the
-    first seed of ``dmil run`` every step is of a measured kind); any other step takes
-    the elapsed time per unit of finished weight times its weight. The lines go to
+    Each step has a weight (its expected share of the work) and a kind, ``(group, name)``
+    (``kinds``; ``dmil run`` uses ``("interactions", "")`` and ``("train", method)``; by
+    default every step is a kind of its own). A step is expected to take: as long as its
+    kind took on average, once a step of that kind has finished (after the first seed of
+    ``dmil run``, every step); else its weight times the seconds per unit of weight of
+    the finished steps of its group; else of all finished steps. The lines go to
     ``stream`` directly, not through logging, so that like a progress bar they show at
     every logging level (``stream=None`` silences them).
     """
 
     weights: list[float]
-    kinds: list[str] | None = None
+    kinds: list[tuple[str, str]] | None = None
     stream: TextIO | None = field(default_factory=lambda: sys.stderr)
     clock: Callable[[], float] = time.perf_counter
-    _done: float = 0.0
     _step: int = 0
     _start: float | None = None
-    _step_start: float = 0.0
-    _seconds: dict[str, list[float]] = field(default_factory=dict)
+    _step_start: float | None = None
+    _seconds: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    _group: dict[str, list[float]] = field(default_factory=dict)  # [seconds, weight]
 
     def __post_init__(self) -> None:
         if self.kinds is not None and len(self.kinds) != len(self.weights):
@@ -140,19 +141,35 @@ class Progress:
         if self._start is None:
             self._start = self.clock()
 
-    def _kind(self, step: int) -> str:
-        return str(step) if self.kinds is None else self.kinds[step]
+    def _kind(self, step: int) -> tuple[str, str]:
+        return ("", str(step)) if self.kinds is None else tuple(self.kinds[step])
+
+    @staticmethod
+    def _rate(seconds_weight: list[float]) -> float | None:
+        seconds, weight = seconds_weight
+        return seconds / weight if weight > 0 else None
 
     def left(self) -> float | None:
-        """Expected seconds until the last step ends, from the current one on (``None``
-        before any step has finished)."""
-        if self._done <= 0:
+        """Expected seconds until the last step ends, from the current (or next) step on;
+        ``None`` before any step has finished."""
+        if not self._seconds:
             return None
-        rate = (self._step_start - self._start) / self._done
+        overall = (
+            self._rate(
+                [sum(g[0] for g in self._group.values()), sum(g[1] for g in self._group.values())]
+            )
+            or 0.0
+        )
         rest = 0.0
         for step in range(self._step, len(self.weights)):
-            taken = self._seconds.get(self._kind(step))
-            rest += sum(taken) / len(taken) if taken else rate * self.weights[step]
+            kind = self._kind(step)
+            taken = self._seconds.get(kind)
+            if taken:
+                rest += sum(taken) / len(taken)
+                continue
+            group = self._group.get(kind[0])
+            rate = self._rate(group) if group is not None else None
+            rest += (overall if rate is None else rate) * self.weights[step]
         return rest
 
     def begin(self, label: str) -> None:
@@ -166,10 +183,22 @@ class Progress:
         )
 
     def end(self) -> None:
-        """Mark the current step finished."""
+        """Mark the current step finished.
+
+        Raises
+        ------
+        RuntimeError
+            If no step was begun.
+        """
+        if self._step_start is None:
+            raise RuntimeError("progress: end() without begin().")
         taken = self.clock() - self._step_start
-        self._seconds.setdefault(self._kind(self._step), []).append(taken)
-        self._done += self.weights[self._step]
+        self._step_start = None
+        kind = self._kind(self._step)
+        self._seconds.setdefault(kind, []).append(taken)
+        group = self._group.setdefault(kind[0], [0.0, 0.0])
+        group[0] += taken
+        group[1] += self.weights[self._step]
         self._step += 1
 
     def _say(self, text: str) -> None:
@@ -483,7 +512,11 @@ def run_study(
         weights = [
             w for _ in plan.seeds for w in [max(epochs / 4, 1.0)] + [epochs] * len(plan.methods)
         ]
-        kinds = [k for _ in plan.seeds for k in ["interactions", *plan.methods]]
+        kinds = [
+            k
+            for _ in plan.seeds
+            for k in [("interactions", ""), *(("train", m) for m in plan.methods)]
+        ]
         progress = Progress(weights, kinds)
     if len(progress.weights) != n_steps:
         raise ValueError(

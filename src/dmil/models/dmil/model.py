@@ -227,7 +227,13 @@ class DMIL(Paradigm):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.learned_gate = VARIANTS[cls.variant][4]
+        if cls.variant not in VARIANTS:
+            raise ValueError(
+                f"{cls.__name__}.variant: expected one of {sorted(VARIANTS)}, "
+                f"found {cls.variant!r}."
+            )
+        if "learned_gate" not in cls.__dict__:  # a subclass may set its own
+            cls.learned_gate = VARIANTS[cls.variant][4]
 
     def __init__(
         self,
@@ -294,9 +300,9 @@ class DMIL(Paradigm):
         self.gate_over = gate_over
         self.synergy_input = synergy_input
         self.detach_rec_targets = bool(detach_rec_targets)
-        has_id, has_cd, has_syn, variational, has_gate = VARIANTS[self.variant]
+        has_id, has_cd, has_syn, variational, _ = VARIANTS[self.variant]
         self.has_id, self.has_cd, self.has_syn = has_id, has_cd, has_syn
-        self.has_gate = has_gate
+        has_gate = self.has_gate = type(self).learned_gate
         code = VariationalBottleneck if variational else LinearCode
         kw = {"logvar_clamp": logvar_clamp, "logvar_init": float(logvar_init)}
         gkw = {"variational": variational, **kw}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -30,6 +30,11 @@ class Paradigm(MultimodalModel):
     modality_names : sequence of str
         One name per modality.
     """
+
+    #: Whether the model predicts through a learned per-sample gate over components
+    #: (``ModelOutput.gate``); a gated user paradigm sets it to ``True`` so that
+    #: ``dmil explain``, the report and the benchmark explain its gate.
+    learned_gate: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -20,7 +20,13 @@ from dmil.models.paradigms.joint import JointMLPModel, JointModel
 from dmil.models.paradigms.mlb import MLBModel
 from dmil.models.paradigms.ogm_ge import OGMGEModel
 
-__all__ = ["available_methods", "build_model", "default_stages", "register_method"]
+__all__ = [
+    "available_methods",
+    "build_model",
+    "default_stages",
+    "has_learned_gate",
+    "register_method",
+]
 
 _METHODS: dict[str, type[Paradigm]] = {
     "ensemble": EnsembleModel,
@@ -36,7 +42,8 @@ EncoderSpec = str | nn.Module
 
 def register_method(name: str) -> Callable[[type[Paradigm]], type[Paradigm]]:
     """Decorator registering a :class:`~dmil.models.paradigms.common.Paradigm` subclass
-    under ``name``; :func:`build_model` calls its ``from_factory``.
+    under ``name``; :func:`build_model` calls its ``from_factory``. A class whose
+    prediction is a learned gate over components sets ``learned_gate = True``.
 
     Raises
     ------
@@ -78,9 +85,9 @@ def _method_class(method: str) -> type[Paradigm]:
 
 def has_learned_gate(method: str) -> bool:
     """Whether a method predicts through a learned per-sample gate over components (its
-    class sets ``learned_gate``): ``dmil``, ``dmil-fc``, ``dmil-id`` and ``dmil-cd``, not
-    ``dmil-mean`` (a uniform average) or the one-gate-free paradigms. What ``dmil
-    explain``, the report and the benchmark explain."""
+    class's ``learned_gate``): ``dmil``, ``dmil-fc``, ``dmil-id`` and ``dmil-cd``, not
+    ``dmil-mean`` (a uniform average) or the gate-free paradigms. What ``dmil explain``,
+    the report and the benchmark explain."""
     return bool(getattr(_method_class(method), "learned_gate", False))
 
 

@@ -974,3 +974,13 @@ def test_interrupt_hints_resume_where_the_run_can_continue(
     ]
     code, err = _cli(_train_args(trained.parent / "never-ran"), capsys)
     assert code == expected_code and _messages(err) == [f"dmil train: {what}"]
+
+
+def test_an_unknown_flag_is_reported_by_its_subcommand(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explain", "--checkpoint", "x", "--out", "y", "--no-progress"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "dmil explain: error: unrecognized arguments: --no-progress (see dmil explain --help)"
+    )

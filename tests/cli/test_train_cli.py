@@ -142,7 +142,15 @@ def test_train_encoder_shape_mismatch_names_the_modality(tmp_path, capsys):
 def test_train_refuses_an_occupied_out_dir(trained, tmp_path, capsys):
     before = {p.name: p.read_bytes() for p in trained.iterdir()}
     assert main(["train", "--method", "joint", *TINY, "--out", str(trained)]) == 2
-    assert "already exists and is not empty" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "already exists and is not empty" in err and "--resume to continue" in err
+    # A directory without a run is not offered --resume.
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    assert main(["train", "--method", "joint", *TINY, "--out", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "already exists and is not empty" in err and "--resume" not in err
     assert {p.name: p.read_bytes() for p in trained.iterdir()} == before
     both = ["train", "--method", "joint", *TINY, "--out", str(trained), "--overwrite", "--resume"]
     assert main(both) == 2

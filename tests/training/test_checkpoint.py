@@ -89,6 +89,17 @@ def test_read_fails_loudly_on_unexpected_or_missing_keys(tmp_path, fabric):
         read_checkpoint(report)
     with pytest.raises(FileNotFoundError, match=r"Run directories below it: .*dmil.seed0"):
         read_checkpoint(report / "runs")
+    # More than three: the first three in sorted order, and how many more there are.
+    for method in ("ensemble", "joint", "mlb"):
+        for seed in (0, 1):
+            run = report / "runs" / method / f"seed{seed}"
+            run.mkdir(parents=True)
+            (run / "best.ckpt").write_bytes(b"")
+    with pytest.raises(FileNotFoundError) as err:
+        read_checkpoint(report)
+    listed = str(err.value).split("Run directories below it: ")[1]
+    assert listed.startswith(str(report / "runs" / "dmil" / "seed0") + ", ")
+    assert "ensemble/seed0, " in listed and "ensemble/seed1 and 4 more." in listed
 
 
 def test_load_into_a_different_model_names_the_keys(tmp_path, fabric):

@@ -66,3 +66,13 @@ def test_zero_weights_and_misuse():
         progress.end()
     with pytest.raises(ValueError, match="3 step weights but 2 kinds"):
         Progress([1, 1, 1], [ESTIMATE, ESTIMATE], stream=None)
+
+
+def test_a_note_is_a_line_of_its_own_and_not_a_step():
+    clock, stream = FakeClock(), io.StringIO()
+    progress = Progress([1, 1], stream=stream, clock=clock)
+    progress.note("load the training engine")
+    clock.now += 5.0  # untimed work between steps
+    _run_step(progress, clock, 2.0)
+    assert stream.getvalue().splitlines()[0] == "      load the training engine"
+    assert progress.left() == pytest.approx(2.0)  # the note's 5 s count for no step

@@ -57,6 +57,25 @@ class OneLineArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def parse_args(self, args=None, namespace=None):  # argparse's signature
+        """As ``ArgumentParser.parse_args``, but an unknown flag after a subcommand is
+        reported by that subcommand (``dmil explain: error: ... (see dmil explain
+        --help)``), not by the top-level parser."""
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            self._subcommand(parsed).error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
+
+    def _subcommand(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+        """The parser of the subcommand ``parsed`` chose, or this one."""
+        for action in self._actions:
+            # argparse exposes no public accessor for the registered subparsers.
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = action.choices.get(getattr(parsed, action.dest, None))
+                if chosen is not None:
+                    return chosen
+        return self
+
 
 def one_line(text: str) -> str:
     """Collapse a message onto one line (and cut it at :data:`MAX_MESSAGE` characters)."""

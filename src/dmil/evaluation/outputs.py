@@ -99,9 +99,11 @@ def prepare_out_dir(
                 "pass --resume to continue it, --overwrite to start it again, or choose "
                 "another --out."
             )
+        has_run = any((out / name).is_file() for name in ("last.ckpt", "best.ckpt"))
+        resume_hint = ", --resume to continue its run," if has_run else ""
         raise FileExistsError(
             f"output directory {out} already exists and is not empty; pass --overwrite to "
-            "replace its run files, --resume to continue its run, or choose another --out."
+            f"replace its run files{resume_hint} or choose another --out."
         )
     for path in _run_files(out):
         if path.is_dir():

@@ -296,10 +296,13 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     if directory is not None:
         file = directory / "best.ckpt"
     if not file.is_file():
+        # Sorted before shortening, so the listing is the same on every file system;
+        # bounded, so a huge tree is not walked to the end.
         below = directory.rglob("best.ckpt") if directory is not None else iter(())
-        found = sorted(itertools.islice(below, 3))
+        found = sorted(itertools.islice(below, 1000))
+        more = f" and {len(found) - 3} more" if len(found) > 3 else ""
         hint = (
-            f" Run directories below it: {', '.join(str(p.parent) for p in found)}."
+            f" Run directories below it: {', '.join(str(p.parent) for p in found[:3])}{more}."
             if found
             else ""
         )

@@ -62,9 +62,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="dataset loader option, e.g. n_samples=1000 (repeatable)",
     )
-    p.add_argument(
-        "--num-threads", type=int, default=None, help="torch CPU threads (default 1)"
-    )
+    p.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no per-epoch progress bars")
     p.add_argument(
         "--overwrite",

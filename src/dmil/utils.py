@@ -115,9 +115,13 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = None
     try:
-        # Inside the try: an interruption right after the file is made still removes it.
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
+        # Signals are held back while the file is made and its name bound: one that
+        # arrived inside mkstemp, after the file exists but before ``tmp`` is set, would
+        # otherwise leave the file behind. Delivered at the block's end, it is handled
+        # below like any other interruption.
+        with signals_deferred():
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            os.close(fd)
         tmp_path = Path(tmp)
         yield tmp_path
         if tmp_path.exists():

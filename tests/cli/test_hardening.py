@@ -726,6 +726,26 @@ def test_signals_are_held_back_until_the_block_ends():
     assert signal.getsignal(signal.SIGINT) is before
 
 
+def test_sigterm_while_the_temporary_file_is_made_leaves_no_file(tmp_path, monkeypatch):
+    import tempfile
+
+    from dmil.utils import atomic_path, raise_on_sigterm
+
+    real = tempfile.mkstemp
+
+    def mkstemp_then_sigterm(*args, **kwargs):
+        made = real(*args, **kwargs)  # the file exists; its name is not yet returned
+        signal.raise_signal(signal.SIGTERM)
+        return made
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp_then_sigterm)
+    target = tmp_path / "metrics.csv"
+    with pytest.raises(Terminated), raise_on_sigterm():
+        with atomic_path(target) as tmp:
+            tmp.write_text("never published")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_estimate_into_a_locked_out_is_refused(tmp_path, capsys):
     out = tmp_path / "busy"
     script = (

@@ -127,11 +127,9 @@ class Progress:
     kinds: list[tuple[str, str]] | None = None
     stream: TextIO | None = field(default_factory=lambda: sys.stderr)
     clock: Callable[[], float] = time.perf_counter
-    _step: int = 0
     _start: float | None = None
     _step_start: float | None = None
-    _seconds: dict[tuple[str, str], list[float]] = field(default_factory=dict)
-    _group: dict[str, list[float]] = field(default_factory=dict)  # [seconds, weight]
+    _taken: list[float] = field(default_factory=list)  # seconds of each finished step
 
     def __post_init__(self) -> None:
         if self.kinds is not None and len(self.kinds) != len(self.weights):
@@ -141,34 +139,35 @@ class Progress:
         if self._start is None:
             self._start = self.clock()
 
+    @property
+    def _step(self) -> int:
+        """The current (or next) step."""
+        return len(self._taken)
+
     def _kind(self, step: int) -> tuple[str, str]:
         return ("", str(step)) if self.kinds is None else tuple(self.kinds[step])
 
-    @staticmethod
-    def _rate(seconds_weight: list[float]) -> float | None:
-        seconds, weight = seconds_weight
-        return seconds / weight if weight > 0 else None
+    def _rate(self, steps: Sequence[int]) -> float | None:
+        """Seconds per unit of weight over finished ``steps`` (``None``: no weight)."""
+        weight = sum(self.weights[i] for i in steps)
+        return sum(self._taken[i] for i in steps) / weight if weight > 0 else None
 
     def left(self) -> float | None:
         """Expected seconds until the last step ends, from the current (or next) step on;
         ``None`` before any step has finished."""
-        if not self._seconds:
+        if not self._taken:
             return None
-        overall = (
-            self._rate(
-                [sum(g[0] for g in self._group.values()), sum(g[1] for g in self._group.values())]
-            )
-            or 0.0
-        )
+        done = range(len(self._taken))
+        overall = self._rate(done) or 0.0
         rest = 0.0
         for step in range(self._step, len(self.weights)):
             kind = self._kind(step)
-            taken = self._seconds.get(kind)
-            if taken:
-                rest += sum(taken) / len(taken)
+            same = [i for i in done if self._kind(i) == kind]
+            if same:
+                rest += sum(self._taken[i] for i in same) / len(same)
                 continue
-            group = self._group.get(kind[0])
-            rate = self._rate(group) if group is not None else None
+            group = [i for i in done if self._kind(i)[0] == kind[0]]
+            rate = self._rate(group) if group else None
             rest += (overall if rate is None else rate) * self.weights[step]
         return rest
 
@@ -196,14 +195,8 @@ class Progress:
         """
         if self._step_start is None:
             raise RuntimeError("progress: end() without begin().")
-        taken = self.clock() - self._step_start
+        self._taken.append(self.clock() - self._step_start)
         self._step_start = None
-        kind = self._kind(self._step)
-        self._seconds.setdefault(kind, []).append(taken)
-        group = self._group.setdefault(kind[0], [0.0, 0.0])
-        group[0] += taken
-        group[1] += self.weights[self._step]
-        self._step += 1
 
     def _say(self, text: str) -> None:
         if self.stream is not None:

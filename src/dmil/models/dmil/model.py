@@ -235,6 +235,11 @@ class DMIL(Paradigm):
         if "learned_gate" not in cls.__dict__:  # a subclass may set its own
             cls.learned_gate = VARIANTS[cls.variant][4]
 
+    @property
+    def has_gate(self) -> bool:
+        """Whether this model gates its components (:attr:`learned_gate`)."""
+        return self.learned_gate
+
     def __init__(
         self,
         encoders: Sequence[nn.Module],
@@ -302,7 +307,7 @@ class DMIL(Paradigm):
         self.detach_rec_targets = bool(detach_rec_targets)
         has_id, has_cd, has_syn, variational, _ = VARIANTS[self.variant]
         self.has_id, self.has_cd, self.has_syn = has_id, has_cd, has_syn
-        has_gate = self.has_gate = type(self).learned_gate
+        has_gate = self.has_gate
         code = VariationalBottleneck if variational else LinearCode
         kw = {"logvar_clamp": logvar_clamp, "logvar_init": float(logvar_init)}
         gkw = {"variational": variational, **kw}

@@ -153,9 +153,36 @@ def test_dmil_rejects_bad_settings():
         build_model("dmil", input_shapes=[(3,), (3,)], n_classes=2, latent_dim=0)
     with pytest.raises(ValueError, match="synergy_input"):
         build_model("dmil", input_shapes=[(3,), (3,)], n_classes=2, synergy_input="all")
-    for key, value in (("synergy_hidden", 0), ("gate_hidden", 0), ("logvar_clamp", True)):
+    for key, value in (
+        ("synergy_hidden", 0),
+        ("gate_hidden", 0),
+        ("logvar_clamp", True),
+        ("synergy_dropout", 1.0),
+        ("synergy_dropout", -0.1),
+    ):
         with pytest.raises(ValueError, match=f"dmil {key}"):
             build_model("dmil", input_shapes=[(3,), (3,)], n_classes=2, **{key: value})
+
+
+def test_synergy_dropout_acts_in_training_only_and_keeps_parameter_names():
+    from dmil.models.dmil.layers import DropoutLinear
+
+    shapes = [(4,), (4,)]
+    torch.manual_seed(0)
+    plain = build_model("dmil", input_shapes=shapes, n_classes=3, synergy_dropout=0)
+    dropped = build_model("dmil", input_shapes=shapes, n_classes=3, synergy_dropout=0.5)
+    assert not any(isinstance(m, DropoutLinear) for m in plain.modules())
+    assert sum(isinstance(m, DropoutLinear) for m in dropped.synergy.modules()) == 2
+    # The same parameter names either way, so checkpoints made without it still load.
+    dropped.load_state_dict(plain.state_dict())
+    x = [torch.randn(8, 4), torch.randn(8, 4)]
+    plain.eval(), dropped.eval()
+    assert torch.equal(plain(x).logits, dropped(x).logits)
+    net, features = dropped.synergy["net"], torch.randn(8, dropped.synergy["net"][0].in_features)
+    net.train()
+    assert not torch.equal(net(features), net(features))
+    net.eval()
+    assert torch.equal(net(features), plain.synergy["net"](features))
 
 
 def test_dmil_presets_apply_to_every_variant_and_scale_to_the_budget():

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 __all__ = [
     "Gaussian",
@@ -147,16 +148,41 @@ class LinearCode(nn.Module):
         return Gaussian(mean=value, logvar=None, value=value)
 
 
-def mlp(in_dim: int, hidden: int, out_dim: int, *, layers: int = 2) -> nn.Module:
-    """``layers`` linear layers with ReLU between them (one layer: a plain Linear)."""
+class DropoutLinear(nn.Linear):
+    """:class:`torch.nn.Linear` with dropout on its input in training mode; the same
+    parameters under the same names, so a state dict moves between the two."""
+
+    def __init__(self, in_features: int, out_features: int, *, dropout: float) -> None:
+        super().__init__(in_features, out_features)
+        self.dropout = float(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.dropout(x, self.dropout, self.training))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, dropout={self.dropout}"
+
+
+def mlp(
+    in_dim: int, hidden: int, out_dim: int, *, layers: int = 2, dropout: float = 0.0
+) -> nn.Module:
+    """``layers`` linear layers with ReLU between them (one layer: a plain Linear).
+
+    ``dropout > 0`` drops each linear layer's input (the network's input included) in
+    training; parameter names are the same with and without it.
+    """
     if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
         raise ValueError(f"layers: expected a positive integer, found {layers!r}.")
+
+    def linear(i: int, o: int) -> nn.Linear:
+        return DropoutLinear(i, o, dropout=dropout) if dropout > 0 else nn.Linear(i, o)
+
     if layers == 1:
-        return nn.Linear(in_dim, out_dim)
-    mods: list[nn.Module] = [nn.Linear(in_dim, hidden), nn.ReLU()]
+        return linear(in_dim, out_dim)
+    mods: list[nn.Module] = [linear(in_dim, hidden), nn.ReLU()]
     for _ in range(layers - 2):
-        mods += [nn.Linear(hidden, hidden), nn.ReLU()]
-    mods.append(nn.Linear(hidden, out_dim))
+        mods += [linear(hidden, hidden), nn.ReLU()]
+    mods.append(linear(hidden, out_dim))
     return nn.Sequential(*mods)
 
 
